@@ -1,0 +1,82 @@
+# shoprec: `make pipeline` runs the main job, `make test` runs everything CI runs.
+# Both build the environment on first use: .venv from requirements.lock (or ENV_BIN=<conda env>/bin).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+ENV_BIN ?= .venv/bin
+STAMP := $(ENV_BIN)/.shoprec-installed
+NOTEBOOKS := $(wildcard notebooks/lib/*.ipynb) $(wildcard notebooks/0*.ipynb)
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup pipeline test unit notebooks-smoke nbval lint extract check-extract execute-notebooks \
+        lab deploy-latest status stop browser clean lock
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@if [ ! -x $(ENV_BIN)/python ]; then $(PYTHON) -m venv .venv; fi
+	$(ENV_BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(ENV_BIN)/python -m uv pip sync --quiet --python $(ENV_BIN)/python requirements.lock
+	$(ENV_BIN)/python -m uv pip install --quiet --python $(ENV_BIN)/python --no-deps -e .
+	@if [ -d .git ]; then $(ENV_BIN)/nbdime config-git --enable >/dev/null && echo "nbdime: git diff/merge drivers enabled for this repository"; fi
+	@if [ -d .git ] && [ -z "$$CI" ]; then $(ENV_BIN)/pre-commit install >/dev/null && echo "pre-commit: hooks installed"; fi
+	@touch $@
+
+## The main job: run the notebooks on the embedded data, then promote the run test -> staging -> production.
+pipeline: setup
+	$(ENV_BIN)/shoprec pipeline --profile default
+	$(MAKE) --no-print-directory deploy-latest
+
+deploy-latest: setup
+	$(ENV_BIN)/shoprec deploy --env test --run latest
+	$(ENV_BIN)/shoprec deploy --env staging --run latest
+	$(ENV_BIN)/shoprec deploy --env production --run latest --approve
+	$(ENV_BIN)/shoprec status
+
+status stop: setup
+	$(ENV_BIN)/shoprec $@
+
+## Everything CI runs.
+test: setup browser lint unit nbval
+
+browser:
+	@bash .ci/install-browser
+
+lint: setup check-extract
+	$(ENV_BIN)/ruff check .
+	$(ENV_BIN)/ruff format --check .
+	$(ENV_BIN)/shoprec nblint
+
+check-extract: setup
+	$(ENV_BIN)/shoprec extract --check
+
+unit: setup
+	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) tests
+
+nbval: setup
+	$(ENV_BIN)/pytest -p no:xdist --nbval --nbval-current-env --sanitize-with .nbval-sanitize.cfg notebooks
+
+## Data-science loop.
+extract: setup
+	$(ENV_BIN)/shoprec extract
+
+execute-notebooks: setup
+	@for nb in $(NOTEBOOKS); do \
+	  echo "executing $$nb"; \
+	  (cd $$(dirname $$nb) && $(CURDIR)/$(ENV_BIN)/jupyter nbconvert --log-level WARN --to notebook \
+	     --execute --inplace $$(basename $$nb)) || exit 1; \
+	done
+	$(ENV_BIN)/nbstripout --keep-output --keep-count --keep-id --extra-keys "$(NBSTRIPOUT_KEYS)" $(NOTEBOOKS)
+
+lab: setup
+	$(ENV_BIN)/jupyter lab --ServerApp.ip=127.0.0.1 notebooks
+
+lock:
+	$(ENV_BIN)/python -m uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	  --generate-hashes --quiet -o requirements.lock
+
+clean:
+	rm -rf runs .shoprec .pytest_cache .ruff_cache
+
+NBSTRIPOUT_KEYS := metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets

@@ -1,0 +1,90 @@
+"""Model artifacts: a directory of NumPy arrays and JSON metadata, checksummed, never pickled."""
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shoprec import __version__
+from shoprec.models import ALGORITHMS, Recommender
+
+ARTIFACT_FORMAT = "shoprec-model/1"
+ARRAYS_FILE = "arrays.npz"
+METADATA_FILE = "model.json"
+
+
+class ArtifactError(ValueError):
+    """A model artifact that is missing, incomplete, tampered with or of an unknown kind."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model(model: Recommender, directory: Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Write a fitted model to `directory` (created if needed) and return the directory."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays_path = directory / ARRAYS_FILE
+    np.savez_compressed(arrays_path, **model.to_arrays())
+    record = {
+        "format": ARTIFACT_FORMAT,
+        "algorithm": model.algorithm,
+        "params": model.get_params(),
+        "shoprec_version": __version__,
+        "metadata": metadata or {},
+        "files": {ARRAYS_FILE: _sha256(arrays_path)},
+    }
+    (directory / METADATA_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return directory
+
+
+def read_metadata(directory: Path) -> dict[str, Any]:
+    """The artifact's `model.json`, checked for format and required fields."""
+    path = Path(directory) / METADATA_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{path}: not found; expected a model directory written by save_model")
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ArtifactError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(record, dict) or record.get("format") != ARTIFACT_FORMAT:
+        raise ArtifactError(f"{path}: field 'format' must be {ARTIFACT_FORMAT!r}")
+    for field in ("algorithm", "params", "files"):
+        if field not in record:
+            raise ArtifactError(f"{path}: missing field {field!r}")
+    if record["algorithm"] not in ALGORITHMS:
+        raise ArtifactError(
+            f"{path}: field 'algorithm' is {record['algorithm']!r}; expected one of {sorted(ALGORITHMS)}"
+        )
+    return record
+
+
+def load_model(directory: Path) -> Recommender:
+    """Load a model saved by `save_model`, verifying every file's checksum first."""
+    directory = Path(directory)
+    record = read_metadata(directory)
+    for name, expected in record["files"].items():
+        path = directory / name
+        if not path.is_file():
+            raise ArtifactError(f"{path}: listed in {METADATA_FILE} but missing")
+        if _sha256(path) != expected:
+            raise ArtifactError(
+                f"{path}: sha256 does not match {METADATA_FILE}; artifact was altered"
+            )
+    try:
+        with np.load(directory / ARRAYS_FILE, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+    except (ValueError, OSError) as error:
+        raise ArtifactError(f"{directory / ARRAYS_FILE}: unreadable ({error})") from error
+    model_class = ALGORITHMS[record["algorithm"]]
+    missing = set(model_class.array_names()) - set(arrays)
+    if missing:
+        raise ArtifactError(f"{directory / ARRAYS_FILE}: missing arrays {sorted(missing)}")
+    return model_class.from_arrays(record["params"], arrays)

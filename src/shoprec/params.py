@@ -1,0 +1,39 @@
+"""Checks for notebook parameters: a bad value fails at once, naming the parameter."""
+
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class ParameterError(ValueError):
+    """A notebook parameter with a value outside what the notebook accepts."""
+
+
+def check_choice(name: str, value: object, allowed: Iterable[object]) -> None:
+    """Fail unless `value` is one of `allowed`."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ParameterError(
+            f"parameter {name}={value!r} is not allowed; expected one of {allowed}"
+        )
+
+
+def check_positive_int(name: str, value: object) -> None:
+    """Fail unless `value` is an integer greater than zero."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ParameterError(f"parameter {name}={value!r} is not allowed; expected an integer > 0")
+
+
+def check_fraction(name: str, value: object) -> None:
+    """Fail unless `value` is a number strictly between 0 and 1."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ParameterError(
+            f"parameter {name}={value!r} is not allowed; expected a number between 0 and 1"
+        )
+
+
+def check_existing_path(name: str, value: str | Path) -> Path:
+    """Fail unless `value` names an existing file or directory; return it as a Path."""
+    path = Path(value)
+    if not str(value) or not path.exists():
+        raise ParameterError(f"parameter {name}={str(value)!r}: path does not exist")
+    return path

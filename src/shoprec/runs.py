@@ -1,0 +1,55 @@
+"""Where pipeline runs live on disk and what each run holds."""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+RUN_RECORD = "run.json"
+MODEL_SUBDIR = Path("02_train") / "model"
+EVALUATION_FILE = Path("03_evaluate") / "evaluation.json"
+
+
+class RunError(LookupError):
+    """A run that does not exist or lacks what was asked of it."""
+
+
+def project_dir() -> Path:
+    """The project's working directory: $SHOPREC_PROJECT_DIR, else the current directory."""
+    return Path(os.environ.get("SHOPREC_PROJECT_DIR", ".")).resolve()
+
+
+def runs_dir() -> Path:
+    """The folder holding one sub-folder per pipeline run."""
+    return project_dir() / "runs"
+
+
+def resolve_run(run_id: str) -> Path:
+    """The directory of run `run_id` (`latest` means the newest run)."""
+    path = runs_dir() / run_id
+    if not (path / RUN_RECORD).is_file():
+        known = sorted(p.name for p in runs_dir().glob(f"*/{RUN_RECORD}") if p.parent.is_dir())
+        hint = f"known runs: {', '.join(known[-5:])}" if known else "no runs yet: make pipeline"
+        raise RunError(f"run {run_id!r} not found under {runs_dir()} ({hint})")
+    return path.resolve()
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """The run's record (`run.json`): id, parameters, status and timings."""
+    return json.loads((Path(run_dir) / RUN_RECORD).read_text())
+
+
+def model_dir(run_dir: Path) -> Path:
+    """The model artifact the run trained."""
+    path = Path(run_dir) / MODEL_SUBDIR
+    if not path.is_dir():
+        raise RunError(f"run {Path(run_dir).name}: no model at {path}")
+    return path
+
+
+def evaluation(run_dir: Path) -> dict[str, Any]:
+    """The run's evaluation result (`passed`, checks and metrics)."""
+    path = Path(run_dir) / EVALUATION_FILE
+    if not path.is_file():
+        raise RunError(f"run {Path(run_dir).name}: not evaluated ({path} missing)")
+    return json.loads(path.read_text())
