@@ -61,7 +61,8 @@ def read_metadata(directory: Path) -> dict[str, Any]:
             raise ArtifactError(f"{path}: missing field {field!r}")
     if record["algorithm"] not in ALGORITHMS:
         raise ArtifactError(
-            f"{path}: field 'algorithm' is {record['algorithm']!r}; expected one of {sorted(ALGORITHMS)}"
+            f"{path}: field 'algorithm' is {record['algorithm']!r}; "
+            f"expected one of {sorted(ALGORITHMS)}"
         )
     return record
 

@@ -4,6 +4,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from shoprec.runs import RUN_RECORD, project_dir, runs_dir
 
 PIPELINE_NOTEBOOKS = ("01_explore_data", "02_train", "03_evaluate")
 NOTEBOOKS_DIR = Path("notebooks")
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class PipelineError(RuntimeError):
@@ -109,9 +111,10 @@ def _point_latest(run: PipelineRun) -> None:
 
 
 def _describe_failure(notebook: str, output: Path, error: PapermillExecutionError) -> str:
+    evalue = ANSI_ESCAPE.sub("", str(error.evalue))
     return (
         f"notebook {notebook}.ipynb failed in cell {error.cell_index + 1} "
-        f"(execution count {error.exec_count}): {error.ename}: {error.evalue}\n"
+        f"(execution count {error.exec_count}): {error.ename}: {evalue}\n"
         f"the partially executed notebook is kept at {output}"
     )
 

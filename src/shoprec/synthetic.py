@@ -86,7 +86,7 @@ def _sample_interactions(
 def _timestamps(rng: np.random.Generator, n: int, start: str, days: int) -> np.ndarray:
     weekday_weight = np.array([1.0, 0.95, 0.95, 1.0, 1.1, 1.4, 1.3])
     day_start = pd.Timestamp(start) + pd.to_timedelta(np.arange(days), unit="D")
-    day_weight = weekday_weight[day_start.dayofweek] * np.linspace(1.0, 1.3, days)
+    day_weight = weekday_weight[day_start.day_of_week] * np.linspace(1.0, 1.3, days)
     day = rng.choice(days, size=n, p=day_weight / day_weight.sum())
     hour = rng.normal(19.0, 4.0, size=n).clip(0, 23.99)
     seconds = (day * 86_400 + hour * 3_600).astype(np.int64)

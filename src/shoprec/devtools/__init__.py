@@ -1,0 +1,1 @@
+"""Developer tools: export notebook cells to modules and lint notebooks."""

@@ -1,0 +1,155 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from shoprec.artifact import ArtifactError, load_model, save_model
+from shoprec.metrics import ranking_metrics
+from shoprec.models import ALGORITHMS, make_model
+from shoprec.models.cooccurrence import item_similarity
+
+
+@pytest.fixture
+def tiny():
+    return pd.DataFrame(
+        {"user_id": [1, 1, 2, 2, 3], "item_id": [10, 20, 10, 30, 10], "weight": [1.0, 1, 1, 5, 1]}
+    )
+
+
+def test_popularity_ranks_by_total_weight_and_excludes_seen(tiny):
+    model = make_model("popularity").fit(tiny)
+    recs = model.recommend([3], k=2)
+    assert recs["item_id"].tolist() == [30, 20]
+    assert recs["rank"].tolist() == [1, 2]
+    assert not recs["fallback"].any()
+
+
+def test_unknown_users_get_popular_items_flagged_as_fallback(tiny):
+    for algorithm in ALGORITHMS:
+        recs = make_model(algorithm).fit(tiny).recommend([999], k=2)
+        assert recs["item_id"].tolist() == [30, 10]
+        assert recs["fallback"].all()
+
+
+def test_cooccurrence_recommends_what_similar_users_had(tiny):
+    model = make_model("cooccurrence", similarity="cooccurrence").fit(tiny)
+    recs = model.recommend([3], k=2)
+    assert set(recs["item_id"]) == {20, 30}
+    assert recs["score"].is_monotonic_decreasing
+    assert model.similar_items([20], k=1).tolist() == [[10]]
+
+
+def test_exclude_seen_can_be_turned_off(tiny):
+    model = make_model("popularity").fit(tiny)
+    assert model.recommend([2], k=1, exclude_seen=False)["item_id"].tolist() == [30]
+    assert model.recommend([2], k=1)["item_id"].tolist() == [20]
+
+
+def test_lists_are_short_when_few_items_are_left(tiny):
+    recs = make_model("cooccurrence").fit(tiny).recommend([1], k=10)
+    assert recs["item_id"].tolist() == [30]
+
+
+@pytest.mark.parametrize("similarity", ["jaccard", "cosine", "lift", "cooccurrence"])
+def test_similarities_are_symmetric_with_empty_diagonal(smoke_split, similarity):
+    train = smoke_split[0]
+    matrix = pd.crosstab(train["user_id"], train["item_id"]).clip(upper=1)
+    import scipy.sparse as sp
+
+    similarity_matrix = item_similarity(sp.csr_matrix(matrix.to_numpy(dtype=float)), similarity)
+    assert abs(similarity_matrix - similarity_matrix.T).max() < 1e-12
+    assert similarity_matrix.diagonal().sum() == 0
+
+
+def test_cooccurrence_beats_popularity_on_the_synthetic_shop(
+    smoke_data, smoke_split, popularity_model, cooccurrence_model
+):
+    train, test = smoke_split
+    users = test["user_id"].unique()
+    n_items = len(smoke_data.items)
+    pop = ranking_metrics(popularity_model.recommend(users, k=10), test, 10, n_items)
+    cooc = ranking_metrics(cooccurrence_model.recommend(users, k=10), test, 10, n_items)
+    assert cooc["ndcg"] > 1.2 * pop["ndcg"]
+    assert cooc["coverage"] > 3 * pop["coverage"]
+
+
+def test_cooccurrence_learns_the_true_preferences(smoke_data, cooccurrence_model):
+    users = cooccurrence_model.user_ids_[:100]
+    recs = cooccurrence_model.recommend(users, k=10, exclude_seen=False)
+    truth = smoke_data.shop.true_top_items(users, 30)
+    hits = [
+        item in set(truth[i])
+        for i, user in enumerate(users)
+        for item in recs[recs.user_id == user].item_id
+    ]
+    assert np.mean(hits) > 3 * 30 / len(smoke_data.items)
+
+
+def test_recommendations_are_deterministic_and_batched_the_same(cooccurrence_model, smoke_split):
+    users = smoke_split[1]["user_id"].unique()
+    full = cooccurrence_model.recommend(users, k=5)
+    cooccurrence_model.batch_size = 7
+    try:
+        assert cooccurrence_model.recommend(users, k=5).equals(full)
+    finally:
+        del cooccurrence_model.batch_size
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_bad_k_is_refused(popularity_model, k):
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        popularity_model.recommend([1], k=k)
+
+
+def test_unknown_algorithm_names_the_choices():
+    with pytest.raises(ValueError, match=r"unknown algorithm 'deep'; expected one of"):
+        make_model("deep")
+
+
+def test_unknown_similarity_is_refused(tiny):
+    with pytest.raises(ValueError, match="similarity must be one of"):
+        make_model("cooccurrence", similarity="euclid").fit(tiny)
+
+
+def test_fit_needs_user_and_item_columns():
+    with pytest.raises(ValueError, match=r"missing columns \['item_id'\]"):
+        make_model("popularity").fit(pd.DataFrame({"user_id": [1]}))
+
+
+def test_similar_items_of_unknown_item_is_an_error(cooccurrence_model):
+    with pytest.raises(KeyError, match="unknown item ids"):
+        cooccurrence_model.similar_items([10**9])
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+def test_save_and_load_round_trip(tmp_path, smoke_split, algorithm):
+    model = make_model(algorithm).fit(smoke_split[0])
+    save_model(model, tmp_path / "model", metadata={"note": "test"})
+    loaded = load_model(tmp_path / "model")
+    users = smoke_split[1]["user_id"].unique()[:20]
+    assert loaded.get_params() == model.get_params()
+    pd.testing.assert_frame_equal(loaded.recommend(users, k=5), model.recommend(users, k=5))
+
+
+def test_tampered_artifact_is_refused(tmp_path, popularity_model):
+    directory = save_model(popularity_model, tmp_path / "model")
+    with (directory / "arrays.npz").open("ab") as stream:
+        stream.write(b"tamper")
+    with pytest.raises(ArtifactError, match="sha256 does not match"):
+        load_model(directory)
+
+
+def test_truncated_or_missing_artifact_files_are_named(tmp_path, popularity_model):
+    directory = save_model(popularity_model, tmp_path / "model")
+    (directory / "arrays.npz").unlink()
+    with pytest.raises(ArtifactError, match="arrays.npz: listed in model.json but missing"):
+        load_model(directory)
+    with pytest.raises(ArtifactError, match="model.json: not found"):
+        load_model(tmp_path / "nowhere")
+
+
+def test_artifact_with_unknown_algorithm_is_refused(tmp_path, popularity_model):
+    directory = save_model(popularity_model, tmp_path / "model")
+    record = (directory / "model.json").read_text().replace('"popularity"', '"pickled-surprise"')
+    (directory / "model.json").write_text(record)
+    with pytest.raises(ArtifactError, match="field 'algorithm'"):
+        load_model(directory)

@@ -1,0 +1,134 @@
+"""Every notebook runs headless with papermill in the smoke profile and writes the right values."""
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+LIB_NOTEBOOKS = sorted(p.name for p in (NOTEBOOKS / "lib").glob("*.ipynb"))
+
+pytestmark = pytest.mark.notebook
+
+
+def execute(name: str, output_dir: Path, **parameters) -> nbformat.NotebookNode:
+    source = NOTEBOOKS / name
+    output = output_dir / Path(name).name
+    papermill.execute_notebook(
+        str(source),
+        str(output),
+        parameters={"profile": "smoke", "output_dir": str(output_dir), **parameters},
+        cwd=str(source.parent),
+        progress_bar=False,
+        kernel_name="python3",
+    )
+    return nbformat.read(output, as_version=4)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    output_dir = tmp_path_factory.mktemp("02_train")
+    execute("02_train.ipynb", output_dir)
+    return output_dir
+
+
+def test_explore_writes_the_data_summary(tmp_path):
+    execute("01_explore_data.ipynb", tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert 190 <= summary["n_users"] <= 200 and summary["n_items"] == 300
+    assert 5_000 < summary["n_events"] < 7_000
+    assert 0 < summary["density"] < 0.2
+    assert summary["top_20pct_item_share"] > 0.4
+    assert set(summary["events_by_type"]) == {"view", "add_to_cart", "purchase"}
+
+
+def test_train_writes_model_and_metrics(trained):
+    result = json.loads((trained / "metrics.json").read_text())
+    assert result["algorithm"] == "cooccurrence"
+    assert result["k"] == 10
+    assert 0.05 < result["metrics"]["ndcg"] < 1
+    assert 0 < result["metrics"]["precision"] <= 1
+    assert len(result["training"]["test_fingerprint"]) == 64
+    assert {p.name for p in (trained / "model").iterdir()} == {"arrays.npz", "model.json"}
+
+
+def test_train_is_deterministic(trained, tmp_path):
+    execute("02_train.ipynb", tmp_path)
+    first = json.loads((trained / "metrics.json").read_text())
+    assert json.loads((tmp_path / "metrics.json").read_text()) == first
+
+
+def test_evaluate_passes_candidate_against_baseline(trained, tmp_path):
+    execute("03_evaluate.ipynb", tmp_path, model_dir=str(trained / "model"))
+    evaluation = json.loads((tmp_path / "evaluation.json").read_text())
+    assert evaluation["passed"] is True
+    metrics = evaluation["metrics"]
+    assert set(metrics) == {"candidate", "baseline (popularity)"}
+    assert metrics["candidate"]["ndcg"] > metrics["baseline (popularity)"]["ndcg"]
+
+
+def test_evaluate_compares_with_production_and_fails_an_impossible_threshold(trained, tmp_path):
+    execute(
+        "03_evaluate.ipynb",
+        tmp_path,
+        model_dir=str(trained / "model"),
+        production_model_dir=str(trained / "model"),
+        min_ndcg=0.99,
+    )
+    evaluation = json.loads((tmp_path / "evaluation.json").read_text())
+    assert evaluation["passed"] is False
+    assert [check["passed"] for check in evaluation["checks"]] == [False, True, True]
+    assert evaluation["metrics"]["production"] == evaluation["metrics"]["candidate"]
+
+
+@pytest.mark.parametrize("name", LIB_NOTEBOOKS)
+def test_library_notebooks_run(name, tmp_path):
+    notebook = execute(f"lib/{name}", tmp_path)
+    assert all(cell.get("execution_count") for cell in notebook.cells if cell.cell_type == "code")
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters", "message"),
+    [
+        (
+            "02_train.ipynb",
+            {"algorithm": "deep-magic"},
+            "algorithm='deep-magic' is not allowed; expected one of ['popularity', 'cooc",
+        ),
+        (
+            "02_train.ipynb",
+            {"dataset": "nope"},
+            "dataset='nope' is not allowed; expected one of ['synthetic']",
+        ),
+        ("02_train.ipynb", {"k": 0}, "parameter k=0 is not allowed; expected an integer > 0"),
+        ("02_train.ipynb", {"test_ratio": 1.5}, "parameter test_ratio=1.5 is not allowed"),
+        (
+            "01_explore_data.ipynb",
+            {"profile": "huge"},
+            "profile='huge' is not allowed; expected one of ['smoke', 'def",
+        ),
+        (
+            "03_evaluate.ipynb",
+            {"model_dir": "no/such/model"},
+            "model_dir='no/such/model': path does not exist",
+        ),
+        ("03_evaluate.ipynb", {"k": -2}, "parameter k=-2 is not allowed"),
+    ],
+)
+def test_bad_parameter_fails_in_the_first_cell_after_parameters(
+    name, parameters, message, tmp_path
+):
+    with pytest.raises(PapermillExecutionError) as failure:
+        execute(name, tmp_path, **parameters)
+    assert failure.value.ename == "ParameterError"
+    assert message in ANSI_ESCAPE.sub("", failure.value.evalue)
+    source = nbformat.read(NOTEBOOKS / name, as_version=4)
+    parameters_cell = next(
+        i for i, cell in enumerate(source.cells) if "parameters" in cell.metadata.get("tags", [])
+    )
+    assert failure.value.cell_index == parameters_cell + 2  # papermill injects one cell after it

@@ -1,0 +1,80 @@
+"""`shoprec pipeline` end to end in the smoke profile, in a scratch project directory."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.notebook
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, repo_root) -> Path:
+    (tmp_path / "notebooks").symlink_to(repo_root / "notebooks")
+    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
+    return tmp_path
+
+
+def shoprec(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "shoprec.cli", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+        check=False,
+    )
+
+
+def test_pipeline_runs_every_notebook_into_a_new_run(project):
+    result = shoprec("pipeline", "--profile", "smoke", "--quiet")
+    assert result.returncode == 0, result.stderr
+    latest = project / "runs" / "latest"
+    record = json.loads((latest / "run.json").read_text())
+    assert record["status"] == "succeeded" and record["evaluation_passed"] is True
+    assert record["profile"] == "smoke"
+    assert latest.resolve().name == record["run_id"]
+    assert {p.name for p in (latest / "notebooks").iterdir()} == {
+        "01_explore_data.ipynb",
+        "02_train.ipynb",
+        "03_evaluate.ipynb",
+    }
+    assert (latest / "02_train" / "model" / "model.json").is_file()
+    assert json.loads((latest / "03_evaluate" / "evaluation.json").read_text())["passed"]
+    assert (latest / "pipeline.log").stat().st_size > 0
+    assert record["parameters"]["03_evaluate"]["model_dir"].endswith("02_train/model")
+
+
+def test_failing_cell_names_notebook_cell_and_error_and_keeps_the_partial_notebook(project):
+    result = shoprec("pipeline", "--profile", "smoke", "--quiet", "-p", "k=0")
+    assert result.returncode == 1
+    assert "notebook 02_train.ipynb failed in cell" in result.stderr
+    assert "ParameterError: parameter k=0 is not allowed" in result.stderr
+    latest = project / "runs" / "latest"
+    record = json.loads((latest / "run.json").read_text())
+    assert record["status"] == "failed" and record["failed_notebook"] == "02_train"
+    assert (latest / "notebooks" / "02_train.ipynb").is_file()
+    assert not (latest / "notebooks" / "03_evaluate.ipynb").exists()
+
+
+def test_same_parameters_give_the_same_metrics(project):
+    first = shoprec("pipeline", "--profile", "smoke", "--quiet", "-p", "algorithm=popularity")
+    assert first.returncode == 0, first.stderr
+    first_metrics = (project / "runs" / "latest" / "02_train" / "metrics.json").read_text()
+    second = shoprec("pipeline", "--profile", "smoke", "--quiet", "-p", "algorithm=popularity")
+    assert second.returncode == 0, second.stderr
+    assert (project / "runs" / "latest" / "02_train" / "metrics.json").read_text() == first_metrics
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [("colour=blue", "no notebook has such a parameter"), ("=3", "expected name=value")],
+)
+def test_bad_overrides_are_refused_before_anything_runs(project, argument, message):
+    result = shoprec("pipeline", "--profile", "smoke", "-p", argument)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert not (project / "runs").exists() or not any((project / "runs").iterdir())
