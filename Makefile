@@ -19,7 +19,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(ENV_BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(ENV_BIN)/python -m uv pip sync --quiet --python $(ENV_BIN)/python requirements.lock
 	$(ENV_BIN)/python -m uv pip install --quiet --python $(ENV_BIN)/python --no-deps -e .
-	@if [ -d .git ]; then $(ENV_BIN)/nbdime config-git --enable >/dev/null && echo "nbdime: git diff/merge drivers enabled for this repository"; fi
+	@if [ -d .git ]; then \
+	  $(ENV_BIN)/nbdime config-git --enable >/dev/null && \
+	  git config diff.jupyternotebook.command "$(abspath $(ENV_BIN))/git-nbdiffdriver diff" && \
+	  git config merge.jupyternotebook.driver "$(abspath $(ENV_BIN))/git-nbmergedriver merge %O %A %B %L %P" && \
+	  echo "nbdime: git diff/merge drivers enabled for this repository"; fi
 	@if [ -d .git ] && [ -z "$$CI" ]; then $(ENV_BIN)/pre-commit install >/dev/null && echo "pre-commit: hooks installed"; fi
 	@touch $@
 
@@ -55,7 +59,7 @@ unit: setup
 	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) tests
 
 nbval: setup
-	$(ENV_BIN)/pytest -p no:xdist --nbval --nbval-current-env --sanitize-with .nbval-sanitize.cfg notebooks
+	$(ENV_BIN)/pytest -p no:xdist --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg notebooks
 
 ## Data-science loop.
 extract: setup
