@@ -20,10 +20,7 @@ from shoprec.devtools.extract import (
     register,
 )
 
-HEADER = (
-    "# Generated from notebooks/lib/metrics.ipynb by `make extract`: "
-    "edit the notebook, not this file."
-)
+HEADER = "# Generated from notebooks/lib/metrics.ipynb: edit the notebook, not this file."
 METRICS = Path("src/shoprec/metrics.py")
 
 
@@ -149,7 +146,7 @@ def test_deleted_lines_are_located(repo: Path, metrics_notebook: Path) -> None:
 def test_changed_header_asks_for_extract(repo: Path, metrics_notebook: Path) -> None:
     extract(repo)
     module = repo / METRICS
-    module.write_text(module.read_text().replace("by `make extract`", "by hand"))
+    module.write_text(module.read_text().replace(": edit the notebook", ": edit the module"))
 
     assert check(repo) == [
         "src/shoprec/metrics.py differs from notebooks/lib/metrics.ipynb: line 1 is not the "

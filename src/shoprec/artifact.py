@@ -59,6 +59,8 @@ def read_metadata(directory: Path) -> dict[str, Any]:
     for field in ("algorithm", "params", "files"):
         if field not in record:
             raise ArtifactError(f"{path}: missing field {field!r}")
+    if ARRAYS_FILE not in record["files"]:
+        raise ArtifactError(f"{path}: field 'files' must list {ARRAYS_FILE} with its sha256")
     if record["algorithm"] not in ALGORITHMS:
         raise ArtifactError(
             f"{path}: field 'algorithm' is {record['algorithm']!r}; "

@@ -1,0 +1,5 @@
+"""Local deployments: promote runs through test, staging and production."""
+
+from shoprec.deploy.commands import register
+
+__all__ = ["register"]

@@ -1,0 +1,108 @@
+"""The `deploy`, `status`, `stop` and `start` commands."""
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from shoprec.deploy import deployer, services, state
+from shoprec.deploy.environments import ENVIRONMENTS, get_environment
+from shoprec.deploy.errors import DeployError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _reporting_errors(command: str, handler: Handler) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except DeployError as error:
+            print(f"shoprec {command}: {error}", file=sys.stderr)
+            return error.exit_code
+
+    return run
+
+
+def _selected(args: argparse.Namespace) -> list[str]:
+    return [args.env] if args.env else list(ENVIRONMENTS)
+
+
+def deploy_command(args: argparse.Namespace) -> int:
+    """Deploy a run to an environment, if the promotion gates allow it."""
+    deployment = deployer.deploy(args.env, args.run, approved=args.approve)
+    url = get_environment(args.env).url
+    print(f"{deployment.env}: serving run {deployment.run_id} at {url}")
+    return 0
+
+
+def status_command(args: argparse.Namespace) -> int:
+    """Print each environment's URL, run served, since when, and whether it is up."""
+    current = state.current()
+    rows = [("ENVIRONMENT", "URL", "RUN", "SINCE", "SERVICE")]
+    for name, env in ENVIRONMENTS.items():
+        deployment = current.get(name)
+        live = services.health(env)
+        if live is None:
+            service = "down"
+        elif deployment and live.get("run_id") == deployment.run_id:
+            service = "up"
+        else:
+            service = f"up (serving run {live.get('run_id')})"
+        run_id, since = (deployment.run_id, deployment.at) if deployment else ("-", "-")
+        rows.append((name, env.url, run_id, since, service))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+    return 0
+
+
+def stop_command(args: argparse.Namespace) -> int:
+    """Stop the local service of one or every environment."""
+    for name in _selected(args):
+        pid = services.stop(get_environment(name))
+        print(f"{name}: stopped (pid {pid})" if pid else f"{name}: not running")
+    return 0
+
+
+def start_command(args: argparse.Namespace) -> int:
+    """Start services for the runs the stored state says each environment serves."""
+    current = state.current()
+    failures = []
+    for name in _selected(args):
+        if not args.env and name not in current:
+            print(f"{name}: nothing deployed")
+            continue
+        try:
+            deployment, pid = deployer.start(name)
+        except DeployError as error:
+            failures.append(error)
+            print(f"shoprec start: {error}", file=sys.stderr)
+            continue
+        started = f"started (pid {pid})" if pid else "already running"
+        print(f"{name}: {started}, serving run {deployment.run_id}")
+    return max((error.exit_code for error in failures), default=0)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `deploy`, `status`, `stop` and `start` subcommands."""
+    envs = list(ENVIRONMENTS)
+    parser = subparsers.add_parser(
+        "deploy",
+        help="serve a run in an environment",
+        description="Serve a run in test, staging or production, if the promotion gates allow.",
+    )
+    parser.add_argument("--env", required=True, choices=envs)
+    parser.add_argument("--run", required=True, metavar="RUN_ID", help="run id or 'latest'")
+    parser.add_argument("--approve", action="store_true", help="approve a production deploy")
+    parser.set_defaults(func=_reporting_errors("deploy", deploy_command))
+
+    parser = subparsers.add_parser("status", help="show what each environment serves")
+    parser.set_defaults(func=_reporting_errors("status", status_command))
+
+    parser = subparsers.add_parser("stop", help="stop local services")
+    parser.add_argument("--env", choices=envs, help="only this environment (default: all)")
+    parser.set_defaults(func=_reporting_errors("stop", stop_command))
+
+    parser = subparsers.add_parser("start", help="start services from the stored state")
+    parser.add_argument("--env", choices=envs, help="only this environment (default: all)")
+    parser.set_defaults(func=_reporting_errors("start", start_command))
