@@ -46,6 +46,7 @@ def test_pipeline_runs_every_notebook_into_a_new_run(project):
     assert json.loads((latest / "03_evaluate" / "evaluation.json").read_text())["passed"]
     assert (latest / "pipeline.log").stat().st_size > 0
     assert record["parameters"]["03_evaluate"]["model_dir"].endswith("02_train/model")
+    assert record["parameters"]["02_train"]["algorithm"] == "cooccurrence"  # defaults resolved
 
 
 def test_failing_cell_names_notebook_cell_and_error_and_keeps_the_partial_notebook(project):

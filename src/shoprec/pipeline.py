@@ -1,6 +1,7 @@
 """The main job: run the notebooks in order with papermill into a fresh `runs/<run-id>/`."""
 
 import argparse
+import ast
 import json
 import logging
 import os
@@ -62,8 +63,9 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def notebook_parameters(notebook: Path) -> dict[str, Any]:
-    """The parameters a notebook declares in its `parameters` cell, with their defaults."""
-    return papermill.inspect_notebook(str(notebook))
+    """The parameters a notebook declares in its `parameters` cell, with their default values."""
+    declared = papermill.inspect_notebook(str(notebook))
+    return {name: ast.literal_eval(spec["default"]) for name, spec in declared.items()}
 
 
 def _git_commit(root: Path) -> str | None:
@@ -76,7 +78,7 @@ def _git_commit(root: Path) -> str | None:
 def plan_parameters(
     run: PipelineRun, notebooks_dir: Path, production_model: Path | None
 ) -> dict[str, dict[str, Any]]:
-    """The resolved parameters of every notebook in the run, checked against what each declares."""
+    """Every parameter of every notebook in the run: its defaults overridden by what was given."""
     common = {"profile": run.profile, "dataset": run.dataset, **run.overrides}
     declared = {
         name: notebook_parameters(notebooks_dir / f"{name}.ipynb") for name in PIPELINE_NOTEBOOKS
@@ -88,10 +90,9 @@ def plan_parameters(
             f"-p {sorted(unknown)}: no notebook has such a parameter; known: {known}"
         )
     plan = {}
-    for name, accepted in declared.items():
-        values = {key: value for key, value in common.items() if key in accepted}
-        values["output_dir"] = str(run.directory / name)
-        plan[name] = values
+    for name, defaults in declared.items():
+        given = {key: value for key, value in common.items() if key in defaults}
+        plan[name] = {**defaults, **given, "output_dir": str(run.directory / name)}
     plan["03_evaluate"]["model_dir"] = str(run.directory / "02_train" / "model")
     if production_model is not None:
         plan["03_evaluate"]["production_model_dir"] = str(production_model)

@@ -114,20 +114,21 @@ class Recommender(BaseEstimator):
         exclude_seen: bool,
     ) -> pd.DataFrame:
         n_items = len(self.item_ids_)
-        scores = np.tile(self._popularity_score(), (len(user_ids), 1))
+        popularity = self._popularity_score()
+        scores = np.tile(popularity, (len(user_ids), 1))
         if known.any():
-            scores[known] = self._score(rows[known]) + 1e-9 * scores[known]
+            scores[known] = self._score(rows[known])
         if exclude_seen and known.any():
             known_seen = seen[rows[known]].toarray() > 0
             block = scores[known]
             block[known_seen] = -np.inf
             scores[known] = block
+        ranking = scores + 1e-9 * popularity  # equal scores: the more popular item first
         k_eff = min(k, n_items)
-        top = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.lexsort((top, -top_scores), axis=1)
+        top = np.argpartition(-ranking, k_eff - 1, axis=1)[:, :k_eff]
+        order = np.lexsort((top, -np.take_along_axis(ranking, top, axis=1)), axis=1)
         top = np.take_along_axis(top, order, axis=1)
-        top_scores = np.take_along_axis(top_scores, order, axis=1)
+        top_scores = np.take_along_axis(scores, top, axis=1)
         valid = np.isfinite(top_scores)
         return pd.DataFrame(
             {
