@@ -24,7 +24,7 @@ def test_tables_have_the_requested_shape_and_columns():
     assert shop.events["item_id"].between(0, 149).all()
     assert (shop.items["price"] > 0).all()
     assert shop.events["timestamp"].is_monotonic_increasing
-    assert shop.preferences.shape == (100, 150)
+    assert shop.tastes.scores(np.arange(100)).shape == (100, 150)
 
 
 def test_every_purchase_follows_a_cart_of_the_same_item():

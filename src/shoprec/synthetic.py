@@ -19,18 +19,36 @@ EVENT_TYPES = ("view", "add_to_cart", "purchase")
 
 
 @dataclass(frozen=True)
+class ShopTastes:
+    """The latent tastes behind the events: category affinities, taste factors, popularity."""
+
+    affinity: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    item_category: np.ndarray
+    log_popularity: np.ndarray
+
+    def scores(self, user_ids: np.ndarray) -> np.ndarray:
+        """Each user's preference for every item, shape (len(user_ids), n_items)."""
+        users = np.asarray(user_ids)
+        taste = self.user_factors[users] @ self.item_factors.T
+        taste /= np.sqrt(self.user_factors.shape[1])
+        category = 2.0 * np.log(self.affinity[users][:, self.item_category] + 1e-3)
+        return category + taste + self.log_popularity
+
+
+@dataclass(frozen=True)
 class ShopData:
     """A generated shop: tables plus the latent tastes that produced the events."""
 
     items: pd.DataFrame
     users: pd.DataFrame
     events: pd.DataFrame
-    preferences: np.ndarray
+    tastes: ShopTastes
 
     def true_top_items(self, user_ids: np.ndarray, k: int) -> np.ndarray:
         """The k items each user truly prefers most, as an array of shape (len(user_ids), k)."""
-        scores = self.preferences[np.asarray(user_ids)]
-        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.argsort(-self.tastes.scores(user_ids), axis=1, kind="stable")[:, :k]
 
 
 def _item_catalogue(rng: np.random.Generator, n_items: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -55,32 +73,38 @@ def _item_catalogue(rng: np.random.Generator, n_items: int) -> tuple[pd.DataFram
     return items, 0.8 * np.log(popularity)
 
 
-def _user_preferences(
+def _user_tastes(
     rng: np.random.Generator, n_users: int, item_category: np.ndarray, log_popularity: np.ndarray
-) -> np.ndarray:
+) -> ShopTastes:
     n_factors = 8
     affinity = rng.dirichlet(np.full(len(CATEGORIES), 0.3), size=n_users)
     user_factors = rng.normal(0.0, 1.0, size=(n_users, n_factors))
     item_factors = rng.normal(0.0, 1.0, size=(len(item_category), n_factors))
-    taste = user_factors @ item_factors.T / np.sqrt(n_factors)
-    return 2.0 * np.log(affinity[:, item_category] + 1e-3) + taste + log_popularity
+    return ShopTastes(affinity, user_factors, item_factors, item_category, log_popularity)
 
 
 def _sample_interactions(
-    rng: np.random.Generator, preferences: np.ndarray, n_interactions: int
-) -> tuple[np.ndarray, np.ndarray]:
-    n_users = preferences.shape[0]
+    rng: np.random.Generator, tastes: ShopTastes, n_interactions: int, chunk: int = 1_024
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Users, items and preference strengths, computed a chunk of users at a time."""
+    n_users = len(tastes.affinity)
     activity = rng.lognormal(0.0, 0.8, size=n_users)
     per_user = rng.multinomial(n_interactions, activity / activity.sum())
-    users, items = [], []
-    for user, count in enumerate(per_user):
-        if count == 0:
-            continue
-        logits = preferences[user]
-        probs = np.exp(logits - logits.max())
-        users.append(np.full(count, user, dtype=np.int64))
-        items.append(rng.choice(len(logits), size=count, p=probs / probs.sum()))
-    return np.concatenate(users), np.concatenate(items)
+    users, items, strengths = [], [], []
+    for first in range(0, n_users, chunk):
+        block = np.arange(first, min(first + chunk, n_users))
+        logits = tastes.scores(block)
+        cdf = np.exp(logits - logits.max(axis=1, keepdims=True))
+        cdf /= cdf.sum(axis=1, keepdims=True)
+        np.cumsum(cdf, axis=1, out=cdf)
+        mean_logit = logits.mean(axis=1)
+        for row in np.flatnonzero(per_user[block]):
+            count = per_user[block[row]]
+            picked = cdf[row].searchsorted(rng.random(count) * cdf[row, -1], side="right")
+            users.append(np.full(count, block[row], dtype=np.int64))
+            items.append(picked)
+            strengths.append(logits[row, picked] - mean_logit[row])
+    return np.concatenate(users), np.concatenate(items), np.concatenate(strengths)
 
 
 def _timestamps(rng: np.random.Generator, n: int, start: str, days: int) -> np.ndarray:
@@ -110,10 +134,9 @@ def generate_shop(
     rng = np.random.default_rng(seed)
     items, log_popularity = _item_catalogue(rng, n_items)
     item_category = pd.Categorical(items["category"], categories=CATEGORIES).codes
-    preferences = _user_preferences(rng, n_users, item_category, log_popularity)
+    tastes = _user_tastes(rng, n_users, item_category, log_popularity)
     events_per_interaction = 1.0 + 0.25 + 0.25 * 0.4
-    user, item = _sample_interactions(rng, preferences, int(n_events / events_per_interaction))
-    strength = preferences[user, item] - preferences.mean(axis=1)[user]
+    user, item, strength = _sample_interactions(rng, tastes, int(n_events / events_per_interaction))
     cart_probability = 0.5 / (1.0 + np.exp(-(strength - strength.mean())))
     cart = rng.random(len(user)) < cart_probability
     purchase = cart & (rng.random(len(user)) < 0.4)
@@ -139,4 +162,4 @@ def generate_shop(
             - pd.to_timedelta(rng.integers(0, 720, size=n_users), unit="D"),
         }
     )
-    return ShopData(items, users, events.reset_index(drop=True), preferences)
+    return ShopData(items, users, events.reset_index(drop=True), tastes)
