@@ -9,8 +9,8 @@ STAMP := $(ENV_BIN)/.shoprec-installed
 NOTEBOOKS := $(wildcard notebooks/lib/*.ipynb) $(wildcard notebooks/0*.ipynb)
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup pipeline test unit notebooks-smoke nbval lint extract check-extract execute-notebooks \
-        lab deploy-latest status stop browser clean lock
+.PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks \
+        lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale
 
 setup: $(STAMP)
 
@@ -61,6 +61,13 @@ unit: setup
 nbval: setup
 	$(ENV_BIN)/pytest -p no:xdist --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg notebooks
 
+## Benchmarks (a script, not a timed test): every model on MovieLens-100k and the synthetic shop.
+benchmark: setup
+	$(ENV_BIN)/shoprec benchmark
+
+benchmark-scale: setup
+	$(ENV_BIN)/shoprec benchmark --scale
+
 ## Data-science loop.
 extract: setup
 	$(ENV_BIN)/shoprec extract
@@ -75,6 +82,13 @@ execute-notebooks: setup
 
 lab: setup
 	$(ENV_BIN)/jupyter lab --ServerApp.ip=127.0.0.1 notebooks
+
+## MLflow UI on the project's tracking store (runs, metrics, artifacts, registered models).
+ui: setup
+	@mkdir -p .shoprec
+	$(ENV_BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+	  --backend-store-uri sqlite:///$(CURDIR)/.shoprec/mlflow.db \
+	  --default-artifact-root $(CURDIR)/.shoprec/mlartifacts
 
 lock:
 	$(ENV_BIN)/python -m uv pip compile pyproject.toml --extra dev --python-version 3.11 \

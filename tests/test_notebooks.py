@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import papermill
 import pytest
 from papermill.exceptions import PapermillExecutionError
@@ -60,7 +61,10 @@ def test_train_writes_model_and_metrics(trained):
 def test_train_is_deterministic(trained, tmp_path):
     execute("02_train.ipynb", tmp_path)
     first = json.loads((trained / "metrics.json").read_text())
-    assert json.loads((tmp_path / "metrics.json").read_text()) == first
+    second = json.loads((tmp_path / "metrics.json").read_text())
+    assert second["metrics"] == first["metrics"]
+    assert second["training"] == first["training"]
+    assert first["timings"]["fit_seconds"] > 0 and first["timings"]["peak_memory_mb"] > 0
 
 
 def test_evaluate_passes_candidate_against_baseline(trained, tmp_path):
@@ -68,8 +72,13 @@ def test_evaluate_passes_candidate_against_baseline(trained, tmp_path):
     evaluation = json.loads((tmp_path / "evaluation.json").read_text())
     assert evaluation["passed"] is True
     metrics = evaluation["metrics"]
-    assert set(metrics) == {"candidate", "baseline (popularity)"}
+    assert set(metrics) == {"candidate", "baseline (popularity)", "oracle (true tastes)"}
     assert metrics["candidate"]["ndcg"] > metrics["baseline (popularity)"]["ndcg"]
+    assert metrics["oracle (true tastes)"]["ndcg"] > metrics["candidate"]["ndcg"]
+    audit = pd.read_csv(tmp_path / "recommendations.csv")
+    assert list(audit.columns) == ["user_id", "item_id", "rank", "score"]
+    assert audit.groupby("user_id").size().max() == 10
+    assert len(pd.read_csv(tmp_path / "test_interactions.csv")) > 0
 
 
 def test_evaluate_compares_with_production_and_fails_an_impossible_threshold(trained, tmp_path):
@@ -84,6 +93,23 @@ def test_evaluate_compares_with_production_and_fails_an_impossible_threshold(tra
     assert evaluation["passed"] is False
     assert [check["passed"] for check in evaluation["checks"]] == [False, True, True]
     assert evaluation["metrics"]["production"] == evaluation["metrics"]["candidate"]
+
+
+def test_tune_chooses_on_validation_and_writes_every_point(tmp_path):
+    execute("04_tune.ipynb", tmp_path, algorithm="ease", search_space={"l2": [1.0, 100.0, 1000.0]})
+    tuning = json.loads((tmp_path / "tuning.json").read_text())
+    assert tuning["algorithm"] == "ease" and tuning["metric"] == "ndcg@10"
+    assert len(tuning["results"]) == 3
+    best = max(tuning["results"], key=lambda point: point["ndcg"])
+    assert tuning["chosen"] == {"l2": best["l2"]}
+    assert tuning["validation_score"] == best["ndcg"]
+
+
+def test_train_accepts_the_tuned_hyperparameters(tmp_path):
+    execute("02_train.ipynb", tmp_path, algorithm="ease", hyperparameters={"l2": 123.0})
+    result = json.loads((tmp_path / "metrics.json").read_text())
+    assert result["hyperparameters"]["l2"] == 123.0
+    assert {"map", "map_at_k", "hit_rate", "mrr", "novelty"} <= set(result["metrics"])
 
 
 @pytest.mark.parametrize("name", LIB_NOTEBOOKS)
@@ -103,7 +129,7 @@ def test_library_notebooks_run(name, tmp_path):
         (
             "02_train.ipynb",
             {"dataset": "nope"},
-            "dataset='nope' is not allowed; expected one of ['synthetic']",
+            "dataset='nope' is not allowed; expected one of ['synthetic', ",
         ),
         ("02_train.ipynb", {"k": 0}, "parameter k=0 is not allowed; expected an integer > 0"),
         ("02_train.ipynb", {"test_ratio": 1.5}, "parameter test_ratio=1.5 is not allowed"),
@@ -118,6 +144,10 @@ def test_library_notebooks_run(name, tmp_path):
             "model_dir='no/such/model': path does not exist",
         ),
         ("03_evaluate.ipynb", {"k": -2}, "parameter k=-2 is not allowed"),
+        ("02_train.ipynb", {"hyperparameters": {"l3": 1}}, "unknown names ['l3']"),
+        ("02_train.ipynb", {"dataset": "file"}, "dataset 'file' needs option(s) path"),
+        ("04_tune.ipynb", {"search_space": {"similarity": []}}, "expected a non-empty list"),
+        ("04_tune.ipynb", {"metric": "accuracy"}, "parameter metric='accuracy' is not allowed"),
     ],
 )
 def test_bad_parameter_fails_in_the_first_cell_after_parameters(

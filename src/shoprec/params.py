@@ -37,3 +37,43 @@ def check_existing_path(name: str, value: str | Path) -> Path:
     if not str(value) or not path.exists():
         raise ParameterError(f"parameter {name}={str(value)!r}: path does not exist")
     return path
+
+
+def check_non_negative_int(name: str, value: object) -> None:
+    """Fail unless `value` is an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ParameterError(f"parameter {name}={value!r} is not allowed; expected an integer >= 0")
+
+
+def check_hyperparameters(name: str, value: object, accepted: Iterable[str]) -> None:
+    """Fail unless `value` is a dict whose keys are all hyperparameters the model accepts."""
+    accepted = sorted(accepted)
+    if not isinstance(value, dict):
+        raise ParameterError(f"parameter {name}={value!r} is not allowed; expected a dict")
+    unknown = sorted(set(value) - set(accepted))
+    if unknown:
+        raise ParameterError(
+            f"parameter {name} has unknown names {unknown}; this algorithm accepts {accepted}"
+        )
+
+
+def check_search_space(name: str, value: object, accepted: Iterable[str]) -> None:
+    """Fail unless `value` maps accepted hyperparameter names to non-empty lists of values."""
+    check_hyperparameters(name, value, accepted)
+    for key, values in value.items():
+        if not isinstance(values, list) or not values:
+            raise ParameterError(
+                f"parameter {name}[{key!r}]={values!r} is not allowed; expected a non-empty list"
+            )
+
+
+def check_dataset_options(name: str, dataset: str, options: object) -> None:
+    """Fail unless `options` are exactly what dataset `dataset` needs (e.g. `path` for `file`)."""
+    from shoprec.datasets import check_options
+
+    if not isinstance(options, dict):
+        raise ParameterError(f"parameter {name}={options!r} is not allowed; expected a dict")
+    try:
+        check_options(dataset, set(options))
+    except ValueError as error:
+        raise ParameterError(f"parameter {name}: {error}") from None

@@ -1,11 +1,14 @@
 """The recommenders shoprec can train, by algorithm name."""
 
+from shoprec.models.als import ALSRecommender
 from shoprec.models.base import Recommender
 from shoprec.models.cooccurrence import CooccurrenceRecommender
+from shoprec.models.ease import EASERecommender
 from shoprec.models.popularity import PopularityRecommender
 
 ALGORITHMS: dict[str, type[Recommender]] = {
-    model.algorithm: model for model in (PopularityRecommender, CooccurrenceRecommender)
+    model.algorithm: model
+    for model in (PopularityRecommender, CooccurrenceRecommender, EASERecommender, ALSRecommender)
 }
 
 

@@ -2,12 +2,17 @@
 
 """Item-to-item co-occurrence: recommend what users who share your items also interacted with."""
 
+from typing import Self
+
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from shoprec.models.base import Recommender
+from shoprec.params import ParameterError, check_positive_int
 
 SIMILARITIES = ("cooccurrence", "jaccard", "cosine", "lift")
+SECONDS_PER_DAY = 86_400.0
 
 
 def item_similarity(binary: sp.csr_matrix, similarity: str) -> sp.csr_matrix:
@@ -47,29 +52,82 @@ def keep_top_neighbours(similarity: sp.csr_matrix, n_neighbours: int) -> sp.csr_
     )
 
 
+def time_decayed(interactions: pd.DataFrame, half_life_days: float) -> pd.DataFrame:
+    """The interactions with each weight multiplied by 2^-(t_ref - t) / half_life (SAR's decay).
+
+    `t_ref` is the latest timestamp in `interactions`; timestamps are datetimes or Unix seconds.
+    A missing `weight` column counts as weight 1. Weights stay positive: an interaction decayed
+    below the smallest float is kept at that float, so it still counts as seen.
+    """
+    if (
+        isinstance(half_life_days, bool)
+        or not isinstance(half_life_days, int | float)
+        or not half_life_days > 0
+    ):
+        raise ParameterError(
+            f"parameter time_decay_days={half_life_days!r} is not allowed; "
+            "expected a number of days > 0, or None to turn time decay off"
+        )
+    if "timestamp" not in interactions.columns:
+        raise ValueError(
+            f"time_decay_days={half_life_days} needs a 'timestamp' column in interactions, got "
+            f"columns {list(interactions.columns)}; pass time_decay_days=None to turn decay off"
+        )
+    timestamp = interactions["timestamp"]
+    if pd.api.types.is_datetime64_any_dtype(timestamp):
+        age_days = (timestamp.max() - timestamp).dt.total_seconds().to_numpy() / SECONDS_PER_DAY
+    elif pd.api.types.is_numeric_dtype(timestamp) and not pd.api.types.is_bool_dtype(timestamp):
+        seconds = timestamp.to_numpy(dtype=np.float64)
+        age_days = (seconds.max() - seconds) / SECONDS_PER_DAY
+    else:
+        raise ValueError(
+            f"interactions: column 'timestamp' has dtype {timestamp.dtype}; "
+            "expected datetimes or Unix seconds"
+        )
+    weight = (
+        interactions["weight"].to_numpy(dtype=np.float64)
+        if "weight" in interactions
+        else np.ones(len(interactions))
+    )
+    decay = np.maximum(np.exp2(-age_days / half_life_days), np.finfo(np.float64).tiny)
+    return interactions.assign(weight=weight * decay)
+
+
 class CooccurrenceRecommender(Recommender):
     """Scores an item by its similarity to the items a user interacted with, weighted by strength.
 
     `similarity` normalises raw co-occurrence counts; `n_neighbours` keeps each item's most
     similar items only; `min_cooccurrence` drops pairs seen together by fewer users.
+    `time_decay_days` (SAR's time decay) halves an interaction's weight for every that many days
+    it is older than the latest interaction in training, so recent behaviour counts more; it
+    needs a `timestamp` column. Decay changes the user's affinities (and the popularity
+    fallback), not the item similarities, which count users regardless of when.
     """
 
     algorithm = "cooccurrence"
     fitted_arrays = ("similarity_indptr_", "similarity_indices_", "similarity_data_")
 
     def __init__(
-        self, similarity: str = "jaccard", n_neighbours: int = 100, min_cooccurrence: int = 1
+        self,
+        similarity: str = "jaccard",
+        n_neighbours: int = 100,
+        min_cooccurrence: int = 1,
+        time_decay_days: float | None = None,
     ) -> None:
         self.similarity = similarity
         self.n_neighbours = n_neighbours
         self.min_cooccurrence = min_cooccurrence
+        self.time_decay_days = time_decay_days
+
+    def fit(self, interactions: pd.DataFrame) -> Self:
+        """Learn from interactions; with `time_decay_days`, decay their weights by age first."""
+        if self.time_decay_days is not None:
+            interactions = time_decayed(interactions, self.time_decay_days)
+        return super().fit(interactions)
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
-        if self.n_neighbours <= 0 or self.min_cooccurrence <= 0:
-            raise ValueError(
-                "n_neighbours and min_cooccurrence must be positive integers, got "
-                f"{self.n_neighbours} and {self.min_cooccurrence}"
-            )
+        check_positive_int("n_neighbours", self.n_neighbours)
+        check_positive_int("min_cooccurrence", self.min_cooccurrence)
         binary = (matrix > 0).astype(np.float64).tocsr()
         similarity = item_similarity(binary, self.similarity)
         if self.min_cooccurrence > 1:

@@ -1,0 +1,385 @@
+# Generated from notebooks/lib/loaders.ipynb: edit the notebook, not this file.
+
+"""Real interaction data: MovieLens (folder, zip, or download with checksum) and shop extracts."""
+
+import csv
+import hashlib
+import io
+import os
+import tempfile
+import urllib.request
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+import pandas as pd
+import sqlalchemy
+
+from shoprec.runs import project_dir
+from shoprec.validation import (
+    INTERACTION_COLUMNS,
+    RATING_KEY,
+    DataValidationError,
+    validate_interactions,
+    validate_item_ids,
+)
+
+GROUPLENS = "https://files.grouplens.org/datasets/movielens"
+ITEM_COLUMNS = ("item_id", "title", "category", "genres")
+ML100K_GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
+    "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MovieLensRelease:
+    """One MovieLens release: where to get it and how its ratings and film files are laid out."""
+
+    folder: str
+    """Name of the release's folder, and of its zip without `.zip`."""
+    url: str
+    """The official zip."""
+    sha256: str
+    """Of the official zip."""
+    ratings_file: str
+    ratings_columns: tuple[str, ...]
+    """The file's names for user, item, rating and timestamp, in file order."""
+    movies_file: str
+    movies_columns: tuple[str, ...]
+    """The film file's columns: id, title, then genres (one `A|B` column or flag columns)."""
+    ratings_separator: str
+    movies_separator: str
+    header: bool
+    """Whether the files start with a header line naming their columns."""
+    encoding: str
+
+
+MOVIELENS = {
+    "movielens-100k": MovieLensRelease(
+        folder="ml-100k",
+        url=f"{GROUPLENS}/ml-100k.zip",
+        sha256="50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
+        ratings_file="u.data",
+        ratings_columns=("user id", "item id", "rating", "timestamp"),
+        movies_file="u.item",
+        movies_columns=(
+            "movie id",
+            "movie title",
+            "release date",
+            "video release date",
+            "IMDb URL",
+            *ML100K_GENRES,
+        ),  # fmt: skip
+        ratings_separator="\t",
+        movies_separator="|",
+        header=False,
+        encoding="latin-1",
+    ),
+    "movielens-1m": MovieLensRelease(
+        folder="ml-1m",
+        url=f"{GROUPLENS}/ml-1m.zip",
+        sha256="a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
+        ratings_file="ratings.dat",
+        ratings_columns=("UserID", "MovieID", "Rating", "Timestamp"),
+        movies_file="movies.dat",
+        movies_columns=("MovieID", "Title", "Genres"),
+        ratings_separator="::",
+        movies_separator="::",
+        header=False,
+        encoding="latin-1",
+    ),
+    "movielens-latest-small": MovieLensRelease(
+        folder="ml-latest-small",
+        url=f"{GROUPLENS}/ml-latest-small.zip",
+        sha256="696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436",
+        ratings_file="ratings.csv",
+        ratings_columns=("userId", "movieId", "rating", "timestamp"),
+        movies_file="movies.csv",
+        movies_columns=("movieId", "title", "genres"),
+        ratings_separator=",",
+        movies_separator=",",
+        header=True,
+        encoding="utf-8",
+    ),
+}
+
+
+class DataUnavailableError(FileNotFoundError):
+    """A dataset found nowhere locally that could not be downloaded either."""
+
+
+class ChecksumError(ValueError):
+    """A file whose sha256 is not the one recorded for it."""
+
+
+def _member(source: Path, filename: str) -> tuple[bytes, str] | None:
+    """The bytes of `filename` in folder or zip `source` and a name for it; None if absent."""
+    if not source.exists():
+        raise DataUnavailableError(f"{source}: no such folder or zip")
+    if source.is_dir():
+        path = source / filename
+        return (path.read_bytes(), str(path)) if path.is_file() else None
+    try:
+        with zipfile.ZipFile(source) as archive:
+            names = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == filename]
+            if not names:
+                return None
+            name = min(names, key=len)
+            return archive.read(name), f"{source}:{name}"
+    except (zipfile.BadZipFile, OSError) as error:
+        raise DataValidationError(str(source), f"not a readable zip archive: {error}") from None
+
+
+def _parse(
+    data: bytes, source: str, release: MovieLensRelease, separator: str, columns: tuple[str, ...]
+) -> pd.DataFrame:
+    """A table of text fields from the raw bytes of one of the release's files."""
+    if len(separator) > 1:
+        data, separator = data.replace(separator.encode(), b"\t"), "\t"
+    try:
+        return pd.read_csv(
+            io.BytesIO(data),
+            sep=separator,
+            encoding=release.encoding,
+            dtype=str,
+            skip_blank_lines=False,
+            header=0 if release.header else None,
+            names=None if release.header else list(columns),
+            quoting=csv.QUOTE_MINIMAL if release.header else csv.QUOTE_NONE,
+        )
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataValidationError(source, f"cannot parse the file: {error}") from None
+
+
+def read_movielens_ratings(source: Path, name: str) -> pd.DataFrame:
+    """The validated ratings of MovieLens release `name` held in folder or zip `source`.
+
+    One row per rating: user_id, item_id, weight (the rating) and timestamp.
+    """
+    release = MOVIELENS[name]
+    member = _member(Path(source), release.ratings_file)
+    if member is None:
+        raise DataValidationError(
+            str(source), f"no {release.ratings_file} in it: is it the {release.folder} release?"
+        )
+    data, label = member
+    frame = _parse(data, label, release, release.ratings_separator, release.ratings_columns)
+    columns = dict(zip(INTERACTION_COLUMNS, release.ratings_columns, strict=True))
+    return validate_interactions(
+        frame, label, columns=columns, key=RATING_KEY, header_lines=int(release.header)
+    )
+
+
+def _genres_from_flags(flags: pd.DataFrame) -> pd.Series:
+    names = np.array(flags.columns)
+    return pd.Series(["|".join(names[row == "1"]) for row in flags.to_numpy()], index=flags.index)
+
+
+def read_movielens_movies(source: Path, name: str) -> pd.DataFrame | None:
+    """The films of MovieLens release `name` in folder or zip `source`; None without a film file.
+
+    Columns: item_id, title, category (first genre) and genres (`A|B`).
+    """
+    release = MOVIELENS[name]
+    member = _member(Path(source), release.movies_file)
+    if member is None:
+        return None
+    data, label = member
+    frame = _parse(data, label, release, release.movies_separator, release.movies_columns)
+    item_id, title, *genre_columns = release.movies_columns
+    ids = validate_item_ids(frame, label, item_id, header_lines=int(release.header))
+    missing = [column for column in release.movies_columns if column not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            label, f"missing column(s) {missing}; found {list(frame.columns)}"
+        )
+    if len(genre_columns) > 1:
+        genres = _genres_from_flags(frame[genre_columns])
+    else:
+        genres = frame[genre_columns[0]].fillna("")
+    return pd.DataFrame(
+        {
+            "item_id": ids,
+            "title": frame[title].fillna(""),
+            "category": genres.str.split("|").str[0].replace("", "unknown"),
+            "genres": genres,
+        }
+    )
+
+
+def cache_dir() -> Path:
+    """Where downloads are kept: $SHOPREC_CACHE_DIR, else ~/.cache/shoprec."""
+    return Path(os.environ.get("SHOPREC_CACHE_DIR") or Path.home() / ".cache" / "shoprec")
+
+
+def movielens_cache_path(name: str) -> Path:
+    """Where the download of MovieLens release `name` is kept."""
+    return cache_dir() / "movielens" / f"{MOVIELENS[name].folder}.zip"
+
+
+def movielens_candidates(name: str) -> list[Path]:
+    """The local places MovieLens release `name` is looked for, in order (cache last)."""
+    release = MOVIELENS[name]
+    places = []
+    env = os.environ.get("SHOPREC_MOVIELENS_DIR")
+    if env:
+        places += [Path(env) / release.folder, Path(env) / f"{release.folder}.zip", Path(env)]
+    shared = project_dir().parent / "shared" / "data"
+    places += [shared / release.folder, shared / f"{release.folder}.zip"]
+    return [*places, movielens_cache_path(name)]
+
+
+def _holds_release(path: Path, release: MovieLensRelease) -> bool:
+    return (path / release.ratings_file).is_file() if path.is_dir() else path.is_file()
+
+
+def sha256_of(path: Path) -> str:
+    """The hex sha256 of the file at `path`."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    """Raise ChecksumError unless the file at `path` has sha256 `expected`."""
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ChecksumError(
+            f"{path}: sha256 is {actual}, expected {expected}: the file is corrupt or not the "
+            "official release; delete it so that it is downloaded again"
+        )
+
+
+def download(url: str, target: Path, sha256: str, *, timeout: float = 60.0) -> Path:
+    """Fetch `url` to `target` if its sha256 is `sha256`; keep nothing otherwise.
+
+    Raises ChecksumError on a mismatch and OSError (URLError) when the download fails.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as file, urllib.request.urlopen(url, timeout=timeout) as r:
+            while chunk := r.read(1 << 20):
+                file.write(chunk)
+        actual = sha256_of(Path(partial))
+        if actual != sha256:
+            raise ChecksumError(
+                f"{url}: the download has sha256 {actual}, expected {sha256}: corrupt, or not "
+                "the official release; nothing was kept"
+            )
+        os.replace(partial, target)
+    finally:
+        Path(partial).unlink(missing_ok=True)
+    return target
+
+
+def locate_movielens(name: str, *, allow_download: bool = True) -> Path:
+    """The folder or zip of MovieLens release `name`: found locally, else downloaded to the cache.
+
+    Raises DataUnavailableError naming every place looked in when there is no copy and no
+    download; ChecksumError when the cached or downloaded zip is not the official one.
+    """
+    release = MOVIELENS[name]
+    cached = movielens_cache_path(name)
+    candidates = movielens_candidates(name)
+    for path in candidates:
+        if _holds_release(path, release):
+            if path == cached:
+                verify_sha256(path, release.sha256)
+            return path
+    looked = "; ".join(str(path) for path in candidates)
+    hint = (
+        f"put the {release.folder} folder or {release.folder}.zip in one of those places, "
+        "or set SHOPREC_MOVIELENS_DIR to the folder holding it"
+    )
+    if not allow_download:
+        raise DataUnavailableError(f"{name}: no copy found (looked in: {looked}); {hint}")
+    try:
+        return download(release.url, cached, release.sha256)
+    except URLError as error:
+        raise DataUnavailableError(
+            f"{name}: no copy found (looked in: {looked}) and the download from {release.url} "
+            f"failed ({error.reason}); offline? {hint}"
+        ) from None
+
+
+def read_interactions_file(
+    path: str | Path, columns: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """The validated events in the CSV or Parquet file at `path`, in canonical columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataUnavailableError(f"{path}: no such file")
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        return validate_interactions(pd.read_parquet(path), str(path), columns=columns)
+    if not path.name.lower().endswith((".csv", ".csv.gz")):
+        raise ValueError(f"{path}: expected a .csv, .csv.gz, .parquet or .pq file")
+    try:
+        frame = pd.read_csv(path, dtype=str, skip_blank_lines=False)
+    except pd.errors.EmptyDataError:
+        frame = pd.DataFrame()
+    except pd.errors.ParserError as error:
+        raise DataValidationError(str(path), f"cannot parse the file: {error}") from None
+    return validate_interactions(frame, str(path), columns=columns, header_lines=1)
+
+
+def database_url(url: str) -> sqlalchemy.URL:
+    """`url` as a SQLAlchemy URL; a plain path names an existing SQLite file."""
+    if "://" in url:
+        return sqlalchemy.make_url(url)
+    path = Path(url)
+    if not path.is_file():
+        raise DataUnavailableError(f"{url}: no such SQLite database file")
+    return sqlalchemy.URL.create("sqlite", database=str(path.resolve()))
+
+
+def read_interactions_sql(
+    query: str, url: str, columns: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """The validated events that `query` returns from the database at `url`."""
+    address = database_url(url)
+    engine = sqlalchemy.create_engine(address)
+    try:
+        with engine.connect() as connection:
+            frame = pd.read_sql_query(sqlalchemy.text(query), connection)
+    finally:
+        engine.dispose()
+    source = f"query on {address.render_as_string(hide_password=True)}"
+    return validate_interactions(frame, source, columns=columns)
+
+
+def sample_users(rows: pd.DataFrame, n_users: int, seed: int) -> pd.DataFrame:
+    """All rows of `n_users` users drawn with `seed` (every row if there are no more users)."""
+    users = np.sort(rows["user_id"].unique())
+    if len(users) <= n_users:
+        return rows
+    chosen = np.random.default_rng(seed).choice(users, size=n_users, replace=False)
+    return rows[rows["user_id"].isin(chosen)].reset_index(drop=True)
+
+
+def sum_by_user_item(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (user, item): summed weight and the latest timestamp."""
+    return rows.groupby(["user_id", "item_id"], as_index=False, sort=True).agg(
+        weight=("weight", "sum"), timestamp=("timestamp", "max")
+    )
+
+
+def item_table(item_ids: pd.Series, catalogue: pd.DataFrame | None = None) -> pd.DataFrame:
+    """item_id, title, category and genres of `item_ids`, from `catalogue` where it has them."""
+    items = pd.DataFrame({"item_id": np.unique(np.asarray(item_ids, dtype=np.int64))})
+    known = pd.DataFrame(columns=list(ITEM_COLUMNS)) if catalogue is None else catalogue
+    items = items.merge(known[list(ITEM_COLUMNS)].astype({"item_id": np.int64}), how="left")
+    items["title"] = items["title"].fillna("item " + items["item_id"].astype(str))
+    items["category"] = items["category"].fillna("unknown")
+    items["genres"] = items["genres"].fillna("")
+    return items
