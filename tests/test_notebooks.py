@@ -19,6 +19,7 @@ pytestmark = pytest.mark.notebook
 
 def execute(name: str, output_dir: Path, **parameters) -> nbformat.NotebookNode:
     source = NOTEBOOKS / name
+    output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / Path(name).name
     papermill.execute_notebook(
         str(source),
@@ -102,7 +103,7 @@ def test_tune_chooses_on_validation_and_writes_every_point(tmp_path):
     assert len(tuning["results"]) == 3
     best = max(tuning["results"], key=lambda point: point["ndcg"])
     assert tuning["chosen"] == {"l2": best["l2"]}
-    assert tuning["validation_score"] == best["ndcg"]
+    assert tuning["validation_score"] == pytest.approx(best["ndcg"])
 
 
 def test_train_accepts_the_tuned_hyperparameters(tmp_path):
@@ -162,3 +163,19 @@ def test_bad_parameter_fails_in_the_first_cell_after_parameters(
         i for i, cell in enumerate(source.cells) if "parameters" in cell.metadata.get("tags", [])
     )
     assert failure.value.cell_index == parameters_cell + 2  # papermill injects one cell after it
+
+
+def test_train_takes_hyperparameters_from_the_tuning_file(tmp_path):
+    tune_dir, train_dir = tmp_path / "tune", tmp_path / "train"
+    execute("04_tune.ipynb", tune_dir, algorithm="cooccurrence")
+    chosen = json.loads((tune_dir / "tuning.json").read_text())["chosen"]
+    execute("02_train.ipynb", train_dir, tuning_file=str(tune_dir / "tuning.json"))
+    used = json.loads((train_dir / "metrics.json").read_text())["hyperparameters"]
+    assert {name: used[name] for name in chosen} == chosen
+    with pytest.raises(PapermillExecutionError, match="tunes 'cooccurrence', not algorithm='ease'"):
+        execute(
+            "02_train.ipynb",
+            tmp_path / "bad",
+            algorithm="ease",
+            tuning_file=str(tune_dir / "tuning.json"),
+        )
