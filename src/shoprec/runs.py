@@ -15,8 +15,13 @@ class RunError(LookupError):
 
 
 def project_dir() -> Path:
-    """The project's working directory: $SHOPREC_PROJECT_DIR, else the current directory."""
-    return Path(os.environ.get("SHOPREC_PROJECT_DIR", ".")).resolve()
+    """The project's directory: $SHOPREC_PROJECT_DIR, else the nearest folder up from the current
+    one that holds `pyproject.toml` (so notebooks running in `notebooks/` find it), else the
+    current directory."""
+    if "SHOPREC_PROJECT_DIR" in os.environ:
+        return Path(os.environ["SHOPREC_PROJECT_DIR"]).resolve()
+    here = Path.cwd().resolve()
+    return next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), here)
 
 
 def runs_dir() -> Path:
