@@ -1,7 +1,8 @@
-"""Deployments: promotion gates, stored state and real local services on free ports."""
+"""Deployments: promotion gates, registry aliases and history, and real local services."""
 
 import argparse
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,9 @@ from shoprec.deploy.errors import DeployError, ServiceError
 from shoprec.deploy.gates import failed_checks, smoke_test
 from shoprec.models import Recommender
 from shoprec.service.app import create_app
+from shoprec.tracking import registry
+from shoprec.tracking.store import client, local_database
+from shoprec.tracking.sync import log_run
 
 
 @dataclass(frozen=True)
@@ -47,20 +51,38 @@ def make_run(
 ) -> Path:
     """A fake pipeline run: record, model artifact and evaluation (passed unless a check fails)."""
     outcomes = checks or {"beats_popularity": True}
-    checks = [{"check": name, "passed": passed} for name, passed in outcomes.items()]
+    passed = all(outcomes.values())
     run_dir = project / "runs" / run_id
     save_model(model, run_dir / "02_train" / "model", {"run_id": run_id})
-    (run_dir / "run.json").write_text(json.dumps({"run_id": run_id, "status": "succeeded"}))
+    record = {"run_id": run_id, "status": "succeeded", "evaluation_passed": passed}
+    (run_dir / "run.json").write_text(json.dumps(record))
     (run_dir / "03_evaluate").mkdir()
-    evaluation = {"passed": all(outcomes.values()), "checks": checks, "metrics": {}}
+    evaluation = {
+        "passed": passed,
+        "checks": [{"check": name, "passed": ok} for name, ok in outcomes.items()],
+        "metrics": {},
+    }
     (run_dir / "03_evaluate" / "evaluation.json").write_text(json.dumps(evaluation))
     return run_dir
 
 
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tracking database with MLflow's tables and nothing else, copied by each test."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    directory = tmp_path_factory.mktemp("store")
+    SqlAlchemyStore(f"sqlite:///{directory / 'mlflow.db'}", str(directory / "artifacts"))
+    return directory / "mlflow.db"
+
+
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """An empty project on its own ports; every service started in it is stopped afterwards."""
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path) -> Iterator[Path]:
+    """An empty project with its own store and ports; its services are stopped afterwards."""
     monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / '.shoprec' / 'mlflow.db'}")
+    local_database().parent.mkdir()
+    shutil.copyfile(empty_store, local_database())
     for env, port in zip(ENVIRONMENTS.values(), free_ports(len(ENVIRONMENTS)), strict=True):
         monkeypatch.setenv(env.port_variable, str(port))
     yield tmp_path
@@ -70,10 +92,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.fixture
 def runs(project: Path, cooccurrence_model: Recommender) -> Path:
-    """Runs run-a and run-b that passed evaluation, run-bad that failed it."""
-    make_run(project, "run-a", cooccurrence_model)
-    make_run(project, "run-b", cooccurrence_model)
-    make_run(project, "run-bad", cooccurrence_model, {"beats_popularity": False, "ndcg": True})
+    """Registered runs run-a (version 1) and run-b (version 2); run-bad failed evaluation."""
+    for run_id in ("run-a", "run-b"):
+        log_run(make_run(project, run_id, cooccurrence_model))
+    checks = {"beats_popularity": False, "ndcg": True}
+    log_run(make_run(project, "run-bad", cooccurrence_model, checks))
     return project / "runs"
 
 
@@ -106,29 +129,51 @@ sys.exit(args.func(args))
 def shoprec_process(*argv: str) -> subprocess.CompletedProcess:
     """Run a deploy subcommand in a separate process that exits when the command is done."""
     command = [sys.executable, "-c", DEPLOY_CLI, *argv]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
 
 
-def live_run(env: str) -> str | None:
-    live = services.health(get_environment(env))
-    return None if live is None else live["run_id"]
+def live(env: str) -> tuple[str, str] | None:
+    """The (model version, run id) the environment's service answers with, if it is up."""
+    answer = services.health(get_environment(env))
+    return None if answer is None else (answer["model_version"], answer["run_id"])
 
 
-def state_bytes() -> bytes | None:
-    path = state.state_path()
-    return path.read_bytes() if path.exists() else None
+def aliases() -> dict[str, str]:
+    return {env: d.version for env, d in state.current().items()}
 
 
-# Gates and state, no services started
+def registered_arrays(project: Path, run_id: str) -> Path:
+    """The arrays file of the model logged for `run_id` in the project's artifact store."""
+    (path,) = [
+        path.parent / ARRAYS_FILE
+        for path in (project / ".shoprec" / "mlartifacts" / "models").rglob("model.json")
+        if json.loads(path.read_text())["metadata"]["run_id"] == run_id
+    ]
+    return path
 
 
-def test_run_that_failed_evaluation_is_refused(runs: Path, shoprec: Shoprec) -> None:
+# Gates, aliases and history, no services started
+
+
+def test_deploy_of_a_run_that_never_passed_evaluation_is_refused(
+    runs: Path, shoprec: Shoprec
+) -> None:
     result = shoprec("deploy", "--env", "test", "--run", "run-bad")
     assert result.code == 1
     assert result.err.count("\n") == 1
     assert "failed evaluation" in result.err and "beats_popularity" in result.err
     assert "ndcg" not in result.err
-    assert state_bytes() is None
+    assert registry.version_of_run(client(), "run-bad") is None
+    assert aliases() == {} and state.history() == []
+
+
+def test_run_not_in_the_registry_names_the_sync_command(
+    project: Path, cooccurrence_model: Recommender, shoprec: Shoprec
+) -> None:
+    make_run(project, "run-new", cooccurrence_model)
+    result = shoprec("deploy", "--env", "test", "--run", "run-new")
+    assert result.code == 1
+    assert "not in the model registry" in result.err and "shoprec runs sync run-new" in result.err
 
 
 def test_run_not_evaluated_is_refused(runs: Path, shoprec: Shoprec) -> None:
@@ -142,19 +187,20 @@ def test_unknown_run_is_bad_input(runs: Path, shoprec: Shoprec) -> None:
     assert result.code == 2 and "'run-zzz' not found" in result.err
 
 
-def test_tampered_model_is_bad_input(runs: Path, shoprec: Shoprec) -> None:
-    arrays = runs / "run-a" / "02_train" / "model" / ARRAYS_FILE
+def test_tampered_model_is_bad_input(runs: Path, project: Path, shoprec: Shoprec) -> None:
+    arrays = registered_arrays(project, "run-a")
     arrays.write_bytes(arrays.read_bytes() + b"\0")
     result = shoprec("deploy", "--env", "test", "--run", "run-a")
-    assert result.code == 2 and "model does not load" in result.err and "sha256" in result.err
-    assert state_bytes() is None
+    assert result.code == 2
+    assert "version 1 (run run-a): model does not load" in result.err and "sha256" in result.err
+    assert aliases() == {}
 
 
 def test_staging_refused_when_test_is_down(runs: Path, shoprec: Shoprec) -> None:
     result = shoprec("deploy", "--env", "staging", "--run", "run-a")
     assert result.code == 1
     assert "smoke test against test" in result.err and "health: no answer" in result.err
-    assert state_bytes() is None
+    assert aliases() == {}
 
 
 def test_production_refused_without_approval_or_staging(runs: Path, shoprec: Shoprec) -> None:
@@ -162,15 +208,33 @@ def test_production_refused_without_approval_or_staging(runs: Path, shoprec: Sho
     assert result.code == 1
     assert "staging (http://127.0.0.1:" in result.err and "is down" in result.err
     assert "--approve not given" in result.err
-    assert state_bytes() is None
+    assert aliases() == {}
+
+
+def test_rollback_with_no_previous_version_changes_nothing(runs: Path, shoprec: Shoprec) -> None:
+    result = shoprec("rollback", "--env", "production")
+    assert result.code == 2 and "nothing deployed to production" in result.err
+    mlflow_client = client()
+    registry.move_alias(mlflow_client, "production", "1")
+    registry.record_event(
+        mlflow_client, registry.get_version(mlflow_client, "1"), "production", "deploy"
+    )
+    before = state.history()
+    result = shoprec("rollback", "--env", "production")
+    assert result.code == 2
+    assert result.err == (
+        "shoprec rollback: production has no previous version to roll back to: it serves "
+        "version 1 (run run-a) and its history has nothing before it\n"
+    )
+    assert aliases() == {"production": "1"} and state.history() == before
 
 
 def test_smoke_test_passes_against_a_good_service(
     runs: Path, cooccurrence_model: Recommender
 ) -> None:
-    app = create_app(runs / "run-a" / "02_train" / "model", run_id="run-a")
-    with TestClient(app) as client:
-        checks = smoke_test(client, "run-a", cooccurrence_model)
+    app = create_app(registry.model_uri("1"))
+    with TestClient(app) as client_:
+        checks = smoke_test(client_, "run-a", cooccurrence_model)
     assert [check.name for check in checks if not check.passed] == []
     assert len(checks) == 4
 
@@ -184,8 +248,8 @@ def test_smoke_test_names_the_failed_check(cooccurrence_model: Recommender) -> N
         return httpx.Response(200, json={"fallback": False, "items": items})
 
     transport = httpx.MockTransport(handler)
-    with httpx.Client(transport=transport, base_url="http://test") as client:
-        checks = {check.name: check for check in smoke_test(client, "run-a", cooccurrence_model)}
+    with httpx.Client(transport=transport, base_url="http://test") as client_:
+        checks = {check.name: check for check in smoke_test(client_, "run-a", cooccurrence_model)}
     assert checks["health"].passed and checks["serves run"].passed
     assert not checks["known-user recommendations"].passed
     assert "not descending" in checks["known-user recommendations"].detail
@@ -197,29 +261,15 @@ def test_failed_checks_names_each_failed_check() -> None:
     assert failed_checks({"passed": False, "checks": checks}) == ["ndcg"]
 
 
-def test_state_keeps_current_runs_and_history(project: Path) -> None:
-    state.record_deployment("test", "run-a")
-    state.record_deployment("test", "run-b")
-    state.record_deployment("staging", "run-a")
-    assert {env: d.run_id for env, d in state.current().items()} == {
-        "test": "run-b",
-        "staging": "run-a",
-    }
-    assert [(d.env, d.run_id) for d in state.history()] == [
-        ("test", "run-a"),
-        ("test", "run-b"),
-        ("staging", "run-a"),
-    ]
-    assert state.serving_model_dir("staging") == project / "runs" / "run-a" / "02_train" / "model"
-    assert state.serving_model_dir("production") is None
-    assert [p.name for p in state.state_dir().iterdir()] == ["deployments.json"]
-
-
-def test_corrupt_state_is_reported(project: Path, shoprec: Shoprec) -> None:
-    state.state_dir().mkdir()
-    state.state_path().write_text("{not json")
+def test_unreachable_tracking_store_is_reported(
+    project: Path, shoprec: Shoprec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "not-a-dir").write_text("")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'not-a-dir' / 'x.db'}")
     result = shoprec("status")
-    assert result.code == 2 and "deployments.json: not valid JSON" in result.err
+    assert result.code == 1
+    assert result.err.startswith(f"shoprec status: tracking store sqlite:///{project}")
+    assert result.err.count("\n") == 1
 
 
 def test_ports_come_from_the_environment(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,13 +282,14 @@ def test_ports_come_from_the_environment(project: Path, monkeypatch: pytest.Monk
         get_environment("test").port  # noqa: B018
 
 
-def test_status_with_nothing_deployed(project: Path, shoprec: Shoprec) -> None:
+def test_status_and_history_with_nothing_deployed(project: Path, shoprec: Shoprec) -> None:
     result = shoprec("status")
     assert result.code == 0
     lines = result.out.splitlines()
-    assert lines[0].split() == ["ENVIRONMENT", "URL", "RUN", "SINCE", "SERVICE"]
+    assert lines[0].split() == ["ENVIRONMENT", "URL", "VERSION", "RUN", "SINCE", "SERVICE"]
     assert [line.split()[0] for line in lines[1:]] == ["test", "staging", "production"]
-    assert all(line.split()[2:] == ["-", "-", "down"] for line in lines[1:])
+    assert all(line.split()[2:] == ["-", "-", "-", "down"] for line in lines[1:])
+    assert shoprec("history").out == "nothing deployed yet\n"
 
 
 def test_start_with_nothing_deployed(project: Path, shoprec: Shoprec) -> None:
@@ -255,59 +306,57 @@ def test_start_with_nothing_deployed(project: Path, shoprec: Shoprec) -> None:
 
 
 @pytest.mark.service
-def test_promotion_path_through_the_gates(runs: Path, shoprec: Shoprec) -> None:
+def test_promotion_path_through_the_gates_and_rollback(runs: Path, shoprec: Shoprec) -> None:
     assert shoprec("deploy", "--env", "test", "--run", "run-a").code == 0
     refused = shoprec("deploy", "--env", "staging", "--run", "run-b")
     assert refused.code == 1 and "serves run: serves run 'run-a', not 'run-b'" in refused.err
-    assert live_run("staging") is None
+    assert live("staging") is None
 
     assert shoprec("deploy", "--env", "staging", "--run", "run-a").code == 0
     refused = shoprec("deploy", "--env", "production", "--run", "run-a")
     assert refused.code == 1 and refused.err.strip().endswith("--approve not given")
-
-    first_pid = services.running_pid(get_environment("test"))
-    assert shoprec("deploy", "--env", "test", "--run", "run-b").code == 0
-    assert services.running_pid(get_environment("test")) not in (None, first_pid)
-    refused = shoprec("deploy", "--env", "production", "--run", "run-b", "--approve")
-    assert refused.code == 1
-    assert refused.err.strip().endswith("staging serves run 'run-a', not 'run-b'")
-    assert live_run("production") is None and "production" not in state.current()
-
     result = shoprec("deploy", "--env", "production", "--run", "run-a", "--approve")
     assert result.code == 0
-    assert result.out.startswith("production: serving run run-a at http://127.0.0.1:")
-    assert {env: live_run(env) for env in ENVIRONMENTS} == {
-        "test": "run-b",
-        "staging": "run-a",
-        "production": "run-a",
-    }
-    assert services.health(get_environment("production"))["environment"] == "production"
+    assert result.out.startswith("production: serving version 1 (run run-a) at http://127.0.0.1:")
+
+    for env in ("test", "staging"):
+        assert shoprec("deploy", "--env", env, "--run", "run-b").code == 0
+    assert shoprec("deploy", "--env", "production", "--run", "run-b", "--approve").code == 0
+    assert {env: live(env) for env in ENVIRONMENTS} == dict.fromkeys(ENVIRONMENTS, ("2", "run-b"))
     status = shoprec("status").out.splitlines()[1:]
-    assert [line.split()[0::2] for line in status] == [
-        ["test", "run-b", "up"],
-        ["staging", "run-a", "up"],
-        ["production", "run-a", "up"],
+    assert [line.split()[0:1] + line.split()[2:4] + line.split()[5:] for line in status] == [
+        [env, "2", "run-b", "up"] for env in ENVIRONMENTS
     ]
-    assert [(d.env, d.run_id) for d in state.history()] == [
-        ("test", "run-a"),
-        ("staging", "run-a"),
-        ("test", "run-b"),
-        ("production", "run-a"),
+
+    result = shoprec("rollback", "--env", "production")
+    assert result.code == 0
+    assert result.out == "production: rolled back from version 2 to version 1 (run run-a)\n"
+    assert live("production") == ("1", "run-a")
+    assert aliases() == {"test": "2", "staging": "2", "production": "1"}
+    history = shoprec("history", "--env", "production").out.splitlines()
+    assert [line.split()[1:] for line in history[1:]] == [
+        ["production", "1", "run-a", "deploy"],
+        ["production", "2", "run-b", "deploy"],
+        ["production", "1", "run-a", "rollback"],
     ]
+    again = shoprec("rollback", "--env", "production")
+    assert again.code == 2 and "no previous version" in again.err
+    assert live("production") == ("1", "run-a")
 
 
 @pytest.mark.service
-def test_refused_deploys_leave_the_running_service_alone(runs: Path, shoprec: Shoprec) -> None:
+def test_refused_deploys_leave_the_running_service_alone(
+    runs: Path, project: Path, shoprec: Shoprec
+) -> None:
     assert shoprec("deploy", "--env", "test", "--run", "run-a").code == 0
     before = services.health(get_environment("test"))
-    stored = state_bytes()
-    arrays = runs / "run-b" / "02_train" / "model" / ARRAYS_FILE
-    arrays.write_bytes(arrays.read_bytes() + b"\0")
+    arrays = registered_arrays(project, "run-b")
+    arrays.write_bytes(arrays.read_bytes()[:64])  # truncated
 
     assert shoprec("deploy", "--env", "test", "--run", "run-bad").code == 1
     assert shoprec("deploy", "--env", "test", "--run", "run-b").code == 2
     assert services.health(get_environment("test")) == before
-    assert state_bytes() == stored
+    assert aliases() == {"test": "1"}
 
 
 @pytest.mark.service
@@ -318,60 +367,63 @@ def test_failed_start_reports_the_log_and_changes_nothing(runs: Path, shoprec: S
         result = shoprec("deploy", "--env", "test", "--run", "run-a")
     assert result.code == 1
     headline, *tail = result.err.splitlines()
-    assert "deploy of run run-a to test failed (no service was stopped)" in headline
+    assert "deploy of version 1 (run run-a) to test failed (no service was stopped)" in headline
     assert "exited with code" in headline
     assert any("address already in use" in line.lower() for line in tail)
-    assert state_bytes() is None
+    assert aliases() == {} and state.history() == []
     assert services.running_pid(get_environment("test")) is None
 
 
 @pytest.mark.service
-def test_failed_start_brings_the_previous_run_back(
+def test_failed_start_brings_the_previous_version_back(
     runs: Path, shoprec: Shoprec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert shoprec("deploy", "--env", "test", "--run", "run-a").code == 0
-    stored = state_bytes()
+    history = state.history()
     real_start = services.start
 
-    def start_failing_for_run_b(env: Environment, run_id: str, model_dir: Path) -> int:
-        if run_id == "run-b":
+    def start_failing_for_version_2(env: Environment, version: str) -> int:
+        if version == "2":
             raise ServiceError(f"{env.name}: simulated start failure")
-        return real_start(env, run_id, model_dir)
+        return real_start(env, version)
 
-    monkeypatch.setattr(services, "start", start_failing_for_run_b)
+    monkeypatch.setattr(services, "start", start_failing_for_version_2)
     result = shoprec("deploy", "--env", "test", "--run", "run-b")
     assert result.code == 1
-    assert "failed (test serves run run-a again): test: simulated start failure" in result.err
-    assert live_run("test") == "run-a"
-    assert state_bytes() == stored
+    assert (
+        "failed (test serves version 1 (run run-a) again): test: simulated start failure"
+        in result.err
+    )
+    assert live("test") == ("1", "run-a")
+    assert aliases() == {"test": "1"} and state.history() == history
 
 
 @pytest.mark.service
-def test_stop_and_start_keep_the_stored_state(runs: Path, shoprec: Shoprec) -> None:
+def test_stop_and_start_keep_the_aliases(runs: Path, shoprec: Shoprec) -> None:
     deployed = shoprec_process("deploy", "--env", "test", "--run", "run-a")
     assert deployed.returncode == 0, deployed.stderr
-    stored = state_bytes()
     assert shoprec("stop", "--env", "staging").out == "staging: not running\n"
-    assert live_run("test") == "run-a"
+    assert live("test") == ("1", "run-a")
 
     stopped = shoprec("stop")
     assert stopped.code == 0
     assert stopped.out.splitlines()[0].startswith("test: stopped (pid ")
     assert stopped.out.splitlines()[1:] == ["staging: not running", "production: not running"]
-    assert live_run("test") is None
+    assert live("test") is None
     assert not services.pid_path(get_environment("test")).exists()
     status = shoprec("status").out.splitlines()[1:]
-    assert [line.split()[2::2] for line in status] == [
-        ["run-a", "down"],
-        ["-", "down"],
-        ["-", "down"],
+    assert [line.split()[2:4] + line.split()[-1:] for line in status] == [
+        ["1", "run-a", "down"],
+        ["-", "-", "down"],
+        ["-", "-", "down"],
     ]
-    assert state_bytes() == stored
+    assert aliases() == {"test": "1"}
 
     started = shoprec("start")
     assert started.code == 0
     assert started.out.startswith("test: started (pid ")
     assert "staging: nothing deployed" in started.out
-    assert live_run("test") == "run-a"
-    assert shoprec("start", "--env", "test").out == "test: already running, serving run run-a\n"
-    assert state_bytes() == stored
+    assert live("test") == ("1", "run-a")
+    assert shoprec("start", "--env", "test").out == (
+        "test: already running, serving version 1 (run run-a)\n"
+    )

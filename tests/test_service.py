@@ -35,7 +35,7 @@ def test_health_names_the_served_model(client: TestClient, model_dir: Path) -> N
     body = response.json()
     assert body["status"] == "ok"
     assert body["environment"] == "test"
-    assert body["run_id"] == "run-1"
+    assert body["run_id"] == "run-1" and body["model_version"] is None
     assert body["algorithm"] == "cooccurrence"
     assert body["model_sha256"] == read_metadata(model_dir)["files"][ARRAYS_FILE]
     assert body["loaded_at"]
@@ -124,6 +124,11 @@ def test_tampered_artifact_is_refused(model: Recommender, tmp_path: Path) -> Non
     arrays.write_bytes(arrays.read_bytes() + b"\0")
     with pytest.raises(ArtifactError, match="sha256 does not match"):
         create_app(directory)
+
+
+def test_registry_uri_of_another_model_is_refused() -> None:
+    with pytest.raises(ArtifactError, match="expected models:/shoprec@<alias>"):
+        create_app("models:/other@production")
 
 
 def test_missing_artifact_is_refused(tmp_path: Path) -> None:

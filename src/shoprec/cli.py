@@ -3,10 +3,11 @@
 import argparse
 import sys
 
-from shoprec import __version__, deploy, pipeline, service
+from shoprec import __version__, benchmark, deploy, pipeline, service
 from shoprec.devtools import extract, nbdiff_html, nblint
+from shoprec.tracking import commands as tracking
 
-COMMAND_MODULES = (pipeline, service, deploy, extract, nblint, nbdiff_html)
+COMMAND_MODULES = (pipeline, tracking, service, deploy, benchmark, extract, nblint, nbdiff_html)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import secrets
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,9 +18,13 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from shoprec.datasets import DATASETS, PROFILES
-from shoprec.runs import RUN_RECORD, project_dir, runs_dir
+from shoprec.runs import MODEL_SUBDIR, RUN_RECORD, project_dir, runs_dir
+from shoprec.tracking import provenance
 
-PIPELINE_NOTEBOOKS = ("01_explore_data", "02_train", "03_evaluate")
+PIPELINE_NOTEBOOKS = ("01_explore_data", "04_tune", "02_train", "03_evaluate")
+# Parameters the pipeline sets to paths inside the run directory.
+RUN_PATH_PARAMETERS = ("output_dir", "model_dir", "tuning_file")
+EXIT_NOT_TRACKED = 3
 NOTEBOOKS_DIR = Path("notebooks")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -32,13 +35,27 @@ class PipelineError(RuntimeError):
 
 @dataclass
 class PipelineRun:
-    """One execution of the pipeline: where it lives and what it was given."""
+    """One execution of the pipeline: where it lives and what it was given.
+
+    `fixed` holds per-notebook parameter values (e.g. a recorded run's) applied over the
+    defaults and before `overrides`; `reproduces` names the run this one re-executes.
+    """
 
     run_id: str
     directory: Path
     profile: str
     dataset: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reproduces: str | None = None
+
+
+@dataclass(frozen=True)
+class ProductionModel:
+    """The registered model version production serves, fetched to a local directory."""
+
+    version: str
+    directory: Path
 
 
 def new_run_id() -> str:
@@ -68,18 +85,11 @@ def notebook_parameters(notebook: Path) -> dict[str, Any]:
     return {name: ast.literal_eval(spec["default"]) for name, spec in declared.items()}
 
 
-def _git_commit(root: Path) -> str | None:
-    result = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
-    )
-    return result.stdout.strip() or None
-
-
 def plan_parameters(
     run: PipelineRun, notebooks_dir: Path, production_model: Path | None
 ) -> dict[str, dict[str, Any]]:
     """Every parameter of every notebook in the run: its defaults overridden by what was given."""
-    common = {"profile": run.profile, "dataset": run.dataset, **run.overrides}
+    common = {"profile": run.profile, "dataset": run.dataset}
     declared = {
         name: notebook_parameters(notebooks_dir / f"{name}.ipynb") for name in PIPELINE_NOTEBOOKS
     }
@@ -91,12 +101,27 @@ def plan_parameters(
         )
     plan = {}
     for name, defaults in declared.items():
-        given = {key: value for key, value in common.items() if key in defaults}
-        plan[name] = {**defaults, **given, "output_dir": str(run.directory / name)}
+        fixed = {
+            key: value
+            for key, value in run.fixed.get(name, {}).items()
+            if key in defaults and key not in RUN_PATH_PARAMETERS
+        }
+        given = {
+            key: value for key, value in {**common, **run.overrides}.items() if key in defaults
+        }
+        plan[name] = {**defaults, **fixed, **given, "output_dir": str(run.directory / name)}
+    plan["02_train"]["tuning_file"] = str(run.directory / "04_tune" / "tuning.json")
     plan["03_evaluate"]["model_dir"] = str(run.directory / "02_train" / "model")
     if production_model is not None:
         plan["03_evaluate"]["production_model_dir"] = str(production_model)
     return plan
+
+
+def _data_fingerprint(run: PipelineRun) -> dict[str, str]:
+    """The content hashes of the train and test interactions the model was trained on."""
+    model_json = json.loads((run.directory / MODEL_SUBDIR / "model.json").read_text())
+    training = model_json["metadata"]["training"]
+    return {"train": training["train_fingerprint"], "test": training["test_fingerprint"]}
 
 
 def _write_record(run: PipelineRun, record: dict[str, Any]) -> None:
@@ -121,13 +146,16 @@ def _describe_failure(notebook: str, output: Path, error: PapermillExecutionErro
 
 
 def run_pipeline(
-    run: PipelineRun, *, production_model: Path | None = None, progress: bool = True
+    run: PipelineRun, *, production_model: ProductionModel | None = None, progress: bool = True
 ) -> dict[str, Any]:
     """Execute the pipeline notebooks in order; return the run record (status, timings, params)."""
     root = project_dir()
     notebooks_dir = root / NOTEBOOKS_DIR
-    plan = plan_parameters(run, notebooks_dir, production_model)
+    plan = plan_parameters(run, notebooks_dir, production_model and production_model.directory)
     (run.directory / "notebooks").mkdir(parents=True)
+    packages = provenance.installed_packages()
+    packages_json = json.dumps(packages, indent=2) + "\n"
+    (run.directory / provenance.PACKAGES_FILE).write_text(packages_json)
     log_handler = logging.FileHandler(run.directory / "pipeline.log")
     logging.getLogger("papermill").addHandler(log_handler)
     logging.getLogger("papermill").setLevel(logging.INFO)
@@ -137,16 +165,19 @@ def run_pipeline(
         "dataset": run.dataset,
         "overrides": run.overrides,
         "parameters": plan,
-        "git_commit": _git_commit(root),
+        "production_model_version": production_model and production_model.version,
+        "reproduces": run.reproduces,
+        **provenance.environment(root, packages),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "status": "running",
         "durations_s": {},
     }
     _write_record(run, record)
+    started = time.perf_counter()
     try:
         for name, parameters in plan.items():
             output = run.directory / "notebooks" / f"{name}.ipynb"
-            started = time.perf_counter()
+            notebook_started = time.perf_counter()
             try:
                 papermill.execute_notebook(
                     str(notebooks_dir / f"{name}.ipynb"),
@@ -161,18 +192,40 @@ def run_pipeline(
                 record["error"] = _describe_failure(name, output, error)
                 raise PipelineError(record["error"]) from None
             finally:
-                record["durations_s"][name] = round(time.perf_counter() - started, 2)
+                record["durations_s"][name] = round(time.perf_counter() - notebook_started, 2)
         record["status"] = "succeeded"
+        record["data_fingerprint"] = _data_fingerprint(run)
         record["evaluation_passed"] = json.loads(
             (run.directory / "03_evaluate" / "evaluation.json").read_text()
         )["passed"]
         return record
     finally:
         record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        record["duration_s"] = round(time.perf_counter() - started, 2)
         _write_record(run, record)
         _point_latest(run)
         logging.getLogger("papermill").removeHandler(log_handler)
         log_handler.close()
+
+
+def execute(
+    run: PipelineRun, production_model: ProductionModel | None, *, progress: bool = True
+) -> tuple[dict[str, Any], bool]:
+    """Run the pipeline, then log it to the tracking store.
+
+    Returns the run record and whether it was tracked; a run that could not be tracked keeps
+    its outputs, and the error printed says how to log it later. Raises PipelineError when a
+    notebook fails (the failed run is still tracked).
+    """
+    from shoprec.tracking.sync import log_or_explain
+
+    try:
+        record = run_pipeline(run, production_model=production_model, progress=progress)
+    except PipelineError:
+        if (run.directory / RUN_RECORD).is_file():
+            log_or_explain(run.directory)
+        raise
+    return record, log_or_explain(run.directory) is not None
 
 
 def _command(args: argparse.Namespace) -> int:
@@ -181,19 +234,33 @@ def _command(args: argparse.Namespace) -> int:
         run_id = new_run_id()
         run = PipelineRun(run_id, runs_dir() / run_id, args.profile, args.dataset, overrides)
         print(f"run {run_id}: profile={args.profile} dataset={args.dataset} -> {run.directory}")
-        record = run_pipeline(run, production_model=_production_model(), progress=not args.quiet)
+        record, tracked = execute(run, current_production_model(), progress=not args.quiet)
     except PipelineError as error:
         print(f"shoprec pipeline: {error}", file=sys.stderr)
         return 1
     verdict = "passed" if record["evaluation_passed"] else "did NOT pass"
     print(f"run {run_id} succeeded; evaluation {verdict} (see {run.directory / '03_evaluate'})")
-    return 0
+    return 0 if tracked else EXIT_NOT_TRACKED
 
 
-def _production_model() -> Path | None:
-    from shoprec.deploy.state import serving_model_dir
+def current_production_model() -> ProductionModel | None:
+    """The model production serves, to evaluate against; None (with a warning) if unknown."""
+    from shoprec.tracking import registry
+    from shoprec.tracking.store import client, describe
 
-    return serving_model_dir("production")
+    try:
+        mlflow_client = client()
+        version = registry.alias_version(mlflow_client, "production")
+        if version is None:
+            return None
+        return ProductionModel(str(version.version), registry.fetch(version))
+    except Exception as error:  # the store failing in any way
+        print(
+            f"shoprec pipeline: warning: cannot fetch the production model ({describe(error)}); "
+            "evaluating without the comparison against production",
+            file=sys.stderr,
+        )
+        return None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

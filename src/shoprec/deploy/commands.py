@@ -1,4 +1,4 @@
-"""The `deploy`, `status`, `stop` and `start` commands."""
+"""The `deploy`, `rollback`, `status`, `history`, `stop` and `start` commands."""
 
 import argparse
 import sys
@@ -7,6 +7,8 @@ from collections.abc import Callable
 from shoprec.deploy import deployer, services, state
 from shoprec.deploy.environments import ENVIRONMENTS, get_environment
 from shoprec.deploy.errors import DeployError
+from shoprec.tracking.registry import RegistryError
+from shoprec.tracking.store import TrackingError, describe
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -18,6 +20,16 @@ def _reporting_errors(command: str, handler: Handler) -> Handler:
         except DeployError as error:
             print(f"shoprec {command}: {error}", file=sys.stderr)
             return error.exit_code
+        except (TrackingError, RegistryError) as error:
+            print(f"shoprec {command}: {error}", file=sys.stderr)
+            return 1
+        except Exception as error:
+            from mlflow.exceptions import MlflowException
+
+            if not isinstance(error, MlflowException):
+                raise
+            print(f"shoprec {command}: {describe(error)}", file=sys.stderr)
+            return 1
 
     return run
 
@@ -30,29 +42,66 @@ def deploy_command(args: argparse.Namespace) -> int:
     """Deploy a run to an environment, if the promotion gates allow it."""
     deployment = deployer.deploy(args.env, args.run, approved=args.approve)
     url = get_environment(args.env).url
-    print(f"{deployment.env}: serving run {deployment.run_id} at {url}")
+    print(
+        f"{deployment.env}: serving version {deployment.version} (run {deployment.run_id}) at {url}"
+    )
     return 0
 
 
+def rollback_command(args: argparse.Namespace) -> int:
+    """Serve the version the environment served before its current one."""
+    deployment, replaced = deployer.rollback(args.env)
+    print(
+        f"{deployment.env}: rolled back from version {replaced} to version "
+        f"{deployment.version} (run {deployment.run_id})"
+    )
+    return 0
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+
+
+def _seconds(timestamp: str | None) -> str:
+    return timestamp.partition(".")[0] + "Z" if timestamp else "-"
+
+
 def status_command(args: argparse.Namespace) -> int:
-    """Print each environment's URL, run served, since when, and whether it is up."""
+    """Print each environment's URL, version and run served, since when, and whether it is up."""
     current = state.current()
-    rows = [("ENVIRONMENT", "URL", "RUN", "SINCE", "SERVICE")]
+    rows = [("ENVIRONMENT", "URL", "VERSION", "RUN", "SINCE", "SERVICE")]
     for name, env in ENVIRONMENTS.items():
         deployment = current.get(name)
         live = services.health(env)
         if live is None:
             service = "down"
-        elif deployment and live.get("run_id") == deployment.run_id:
+        elif deployment and live.get("model_version") == deployment.version:
             service = "up"
         else:
-            service = f"up (serving run {live.get('run_id')})"
-        run_id, since = (deployment.run_id, deployment.at) if deployment else ("-", "-")
-        rows.append((name, env.url, run_id, since, service))
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[-1]]))
+            service = f"up (serving version {live.get('model_version')})"
+        if deployment is None:
+            rows.append((name, env.url, "-", "-", "-", service))
+        else:
+            since = _seconds(deployment.at)
+            rows.append((name, env.url, deployment.version, deployment.run_id, since, service))
+    _print_table(rows)
+    return 0
+
+
+def history_command(args: argparse.Namespace) -> int:
+    """Print every deployment and rollback, oldest first."""
+    rows = [("AT", "ENVIRONMENT", "VERSION", "RUN", "ACTION")]
+    rows += [
+        (_seconds(event.at), event.env, event.version, event.run_id, event.action)
+        for event in state.history(args.env)
+    ]
+    if len(rows) == 1:
+        print("nothing deployed yet")
+    else:
+        _print_table(rows)
     return 0
 
 
@@ -79,7 +128,7 @@ def start_command(args: argparse.Namespace) -> int:
             print(f"shoprec start: {error}", file=sys.stderr)
             continue
         started = f"started (pid {pid})" if pid else "already running"
-        print(f"{name}: {started}, serving run {deployment.run_id}")
+        print(f"{name}: {started}, serving version {deployment.version} (run {deployment.run_id})")
     return max((error.exit_code for error in failures), default=0)
 
 
@@ -96,8 +145,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--approve", action="store_true", help="approve a production deploy")
     parser.set_defaults(func=_reporting_errors("deploy", deploy_command))
 
+    parser = subparsers.add_parser(
+        "rollback", help="serve the version an environment served before its current one"
+    )
+    parser.add_argument("--env", required=True, choices=envs)
+    parser.set_defaults(func=_reporting_errors("rollback", rollback_command))
+
     parser = subparsers.add_parser("status", help="show what each environment serves")
     parser.set_defaults(func=_reporting_errors("status", status_command))
+
+    parser = subparsers.add_parser("history", help="list deployments and rollbacks, oldest first")
+    parser.add_argument("--env", choices=envs, help="only this environment (default: all)")
+    parser.set_defaults(func=_reporting_errors("history", history_command))
 
     parser = subparsers.add_parser("stop", help="stop local services")
     parser.add_argument("--env", choices=envs, help="only this environment (default: all)")

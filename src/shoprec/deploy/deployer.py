@@ -1,74 +1,124 @@
-"""Deploy a run to an environment, and bring environments back up from stored state."""
+"""Deploy a run to an environment, roll an environment back, and start environments again.
 
-from pathlib import Path
+Moving an environment's alias and restarting its service go together: if the new service does
+not come up, the alias points where it did before and the previous version is started again.
+"""
+
+from typing import TYPE_CHECKING
 
 from shoprec.artifact import ArtifactError, load_model
 from shoprec.deploy import gates, services, state
 from shoprec.deploy.environments import Environment, get_environment
-from shoprec.deploy.errors import DeployError, ServiceError
+from shoprec.deploy.errors import DeployError, GateRefused, ServiceError
 from shoprec.models import Recommender
-from shoprec.runs import RunError, model_dir, resolve_run
+from shoprec.runs import RunError, resolve_run
+from shoprec.tracking import registry
+from shoprec.tracking.store import client
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 
-def _run_model(run_ref: str) -> tuple[Path, Path]:
+def _describe(version: "ModelVersion") -> str:
+    return f"version {version.version} (run {version.tags.get(registry.RUN_TAG, '?')})"
+
+
+def _load(version: "ModelVersion") -> Recommender:
+    """The version's model, fetched and verified; the service must be able to load it too."""
+    try:
+        return load_model(registry.fetch(version))
+    except (ArtifactError, registry.RegistryError) as error:
+        raise DeployError(f"{_describe(version)}: model does not load: {error}") from error
+
+
+def _registered_version(run_ref: str) -> tuple["ModelVersion", str]:
+    """The registered version of a run that passed evaluation, and the run's directory name."""
     try:
         run_dir = resolve_run(run_ref)
-        return run_dir, model_dir(run_dir)
     except RunError as error:
         raise DeployError(str(error)) from error
+    gates.check_evaluation(run_dir)
+    version = registry.version_of_run(client(), run_dir.name)
+    if version is None:
+        raise GateRefused(
+            f"run {run_dir.name} passed evaluation but is not in the model registry; "
+            f"register it with: shoprec runs sync {run_dir.name}"
+        )
+    return version, run_dir.name
 
 
-def _load(run_id: str, path: Path) -> Recommender:
+def _switch(env: Environment, target: "ModelVersion", action: str) -> state.Deployment:
+    """Point `env`'s alias at `target` and restart its service; undo both if it fails to start."""
+    mlflow_client = client()
+    previous = registry.alias_version(mlflow_client, env.name)
+    registry.move_alias(mlflow_client, env.name, str(target.version))
+    stopped = services.stop(env)
     try:
-        return load_model(path)
-    except ArtifactError as error:
-        raise DeployError(f"run {run_id}: model does not load: {error}") from error
+        services.start(env, str(target.version))
+    except ServiceError as error:
+        registry.move_alias(mlflow_client, env.name, previous and str(previous.version))
+        if not stopped:
+            outcome = "no service was stopped"
+        elif previous is None:
+            outcome = "nothing is running"
+        else:
+            outcome = _restart(env, previous)
+        raise ServiceError(
+            f"{action} of {_describe(target)} to {env.name} failed ({outcome}): {error}"
+        ) from error
+    event = registry.record_event(mlflow_client, target, env.name, action)
+    return state.Deployment(env.name, event.version, event.run_id, event.at)
 
 
-def _rollback(env: Environment, previous: state.Deployment) -> str:
+def _restart(env: Environment, version: "ModelVersion") -> str:
     try:
-        _, path = _run_model(previous.run_id)
-        services.start(env, previous.run_id, path)
+        services.start(env, str(version.version))
     except DeployError as error:
-        return f"restoring run {previous.run_id} also failed: {error}"
-    return f"{env.name} serves run {previous.run_id} again"
+        return f"restarting {_describe(version)} also failed: {error}"
+    return f"{env.name} serves {_describe(version)} again"
 
 
 def deploy(env_name: str, run_ref: str, approved: bool = False) -> state.Deployment:
-    """Serve run `run_ref` in `env_name` if the gates allow it, replacing the running service.
+    """Serve run `run_ref`'s registered version in `env_name` if the gates allow it.
 
-    A refused or failed deploy leaves the stored state as it was; if the new service fails
-    to start, the previous run is started again.
+    A refused or failed deploy leaves the alias as it was and the running service alone (or,
+    if the new service fails to start, starts the previous version again).
     """
     env = get_environment(env_name)
-    run_dir, path = _run_model(run_ref)
-    run_id = run_dir.name
-    model = _load(run_id, path)
-    gates.check_promotion(env, run_dir, model, approved)
-    previous = state.current().get(env.name)
-    stopped = services.stop(env)
-    try:
-        services.start(env, run_id, path)
-    except ServiceError as error:
-        if not stopped:
-            outcome = "no service was stopped"
-        else:
-            outcome = _rollback(env, previous) if previous else "nothing is running"
-        raise ServiceError(
-            f"deploy of run {run_id} to {env.name} failed ({outcome}): {error}"
-        ) from error
-    return state.record_deployment(env.name, run_id)
+    version, run_id = _registered_version(run_ref)
+    model = _load(version)
+    gates.check_promotion(env, resolve_run(run_id), model, approved)
+    return _switch(env, version, "deploy")
+
+
+def rollback(env_name: str) -> tuple[state.Deployment, str]:
+    """Serve the version `env_name` served before its current one; return it and the one replaced.
+
+    With no previous version, nothing changes and DeployError says so.
+    """
+    env = get_environment(env_name)
+    served = state.served_versions(env.name)
+    current = state.current().get(env.name)
+    if current is None:
+        raise DeployError(f"nothing deployed to {env.name}; nothing to roll back")
+    if len(served) < 2:
+        raise DeployError(
+            f"{env.name} has no previous version to roll back to: it serves version "
+            f"{current.version} (run {current.run_id}) and its history has nothing before it"
+        )
+    target = registry.get_version(client(), served[-2])
+    _load(target)
+    return _switch(env, target, "rollback"), current.version
 
 
 def start(env_name: str) -> tuple[state.Deployment, int | None]:
-    """Start `env_name`'s service for its stored run; the pid, or None if it was already up."""
+    """Start `env_name`'s service for its alias; the pid, or None if it was already up."""
     env = get_environment(env_name)
     deployment = state.current().get(env.name)
     if deployment is None:
         raise DeployError(f"nothing deployed to {env.name}; use shoprec deploy --env {env.name}")
     live = services.health(env)
-    if live is not None and live.get("run_id") == deployment.run_id:
+    if live is not None and live.get("model_version") == deployment.version:
         return deployment, None
-    _, path = _run_model(deployment.run_id)
-    _load(deployment.run_id, path)
-    return deployment, services.start(env, deployment.run_id, path)
+    _load(registry.get_version(client(), deployment.version))
+    return deployment, services.start(env, deployment.version)

@@ -15,10 +15,12 @@ from shoprec.deploy.environments import HOST, Environment
 from shoprec.deploy.errors import ServiceError
 from shoprec.deploy.state import state_dir
 from shoprec.runs import project_dir
-from shoprec.service.app import ENVIRONMENT_VAR, MODEL_DIR_VAR, RUN_ID_VAR
+from shoprec.service.app import ENVIRONMENT_VAR, MODEL_URI_VAR
+from shoprec.tracking.registry import model_uri
+from shoprec.tracking.store import tracking_uri
 
 FACTORY = "shoprec.service.app:app_from_env"
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0  # the service imports MLflow and fetches its model first
 STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 20
 
@@ -109,7 +111,7 @@ def _terminate(pid: int, timeout: float) -> None:
 
 
 def _wait_until_serving(
-    env: Environment, run_id: str, process: subprocess.Popen, timeout: float
+    env: Environment, version: str, process: subprocess.Popen, timeout: float
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -119,17 +121,21 @@ def _wait_until_serving(
                 f"/health; log {log_path(env)}:\n{log_tail(env)}"
             )
         live = health(env, timeout=0.5)
-        if live is not None and live.get("run_id") == run_id:
+        if live is not None and live.get("model_version") == version:
             return
         time.sleep(0.1)
     raise ServiceError(
-        f"{env.name}: no /health answer for run {run_id} at {env.url} within {timeout:.0f}s; "
+        f"{env.name}: no /health answer for version {version} at {env.url} "
+        f"within {timeout:.0f}s; "
         f"log {log_path(env)}:\n{log_tail(env)}"
     )
 
 
-def start(env: Environment, run_id: str, model_dir: Path, timeout: float = START_TIMEOUT) -> int:
-    """Start the environment's service for `run_id` detached; return its pid once it is healthy."""
+def start(env: Environment, version: str, timeout: float = START_TIMEOUT) -> int:
+    """Start the environment's service detached; return its pid once it serves `version`.
+
+    The service loads the model its alias (`models:/shoprec@<env>`) points at.
+    """
     live = health(env)
     if live is not None:
         raise ServiceError(
@@ -139,7 +145,12 @@ def start(env: Environment, run_id: str, model_dir: Path, timeout: float = START
     services_dir().mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "uvicorn", "--factory", FACTORY]
     command += ["--host", HOST, "--port", str(env.port)]
-    variables = {MODEL_DIR_VAR: str(model_dir), RUN_ID_VAR: run_id, ENVIRONMENT_VAR: env.name}
+    variables = {
+        MODEL_URI_VAR: model_uri(env.name),
+        ENVIRONMENT_VAR: env.name,
+        "MLFLOW_TRACKING_URI": tracking_uri(),
+        "SHOPREC_PROJECT_DIR": str(project_dir()),
+    }
     with log_path(env).open("w") as log:
         process = subprocess.Popen(
             command,
@@ -153,7 +164,7 @@ def start(env: Environment, run_id: str, model_dir: Path, timeout: float = START
     _children[process.pid] = process
     pid_path(env).write_text(f"{process.pid}\n")
     try:
-        _wait_until_serving(env, run_id, process, timeout)
+        _wait_until_serving(env, version, process, timeout)
     except ServiceError:
         _terminate(process.pid, STOP_TIMEOUT)
         pid_path(env).unlink(missing_ok=True)

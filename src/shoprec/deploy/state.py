@@ -1,82 +1,69 @@
-"""Which run each environment serves, kept in `<project>/.shoprec/deployments.json`."""
+"""Which model version each environment serves: the registry aliases, with each version's log.
 
-import json
-import os
-import tempfile
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+The registry is the one source of truth: alias `<env>` of the registered model names the
+version `<env>` serves, and each version's `shoprec.deployments` tag logs when it was deployed
+to (or rolled back to in) which environment. Local files under `.shoprec/` are only caches,
+pid files and service logs.
+"""
+
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from shoprec.deploy.errors import DeployError
-from shoprec.runs import MODEL_SUBDIR, project_dir, runs_dir
+from shoprec.runs import project_dir
+from shoprec.tracking import registry
+from shoprec.tracking.registry import Event
+from shoprec.tracking.store import client
 
-STATE_FILE = "deployments.json"
+STORE_DIR = ".shoprec"
 
 
 @dataclass(frozen=True)
 class Deployment:
-    """A run deployed to an environment, and when."""
+    """A model version an environment serves, the run that trained it, and since when."""
 
     env: str
+    version: str
     run_id: str
-    at: str
+    at: str | None
 
 
 def state_dir() -> Path:
-    """The folder holding deployment state, pid files and service logs."""
-    return project_dir() / ".shoprec"
-
-
-def state_path() -> Path:
-    """The deployment state file."""
-    return state_dir() / STATE_FILE
-
-
-def _read() -> dict[str, Any]:
-    path = state_path()
-    if not path.is_file():
-        return {"current": {}, "history": []}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise DeployError(f"{path}: not valid JSON ({error}); fix or remove it") from error
+    """The folder holding the local tracking store, model cache, pid files and service logs."""
+    return project_dir() / STORE_DIR
 
 
 def current() -> dict[str, Deployment]:
-    """The deployment each environment serves, by environment name."""
-    return {env: Deployment(**record) for env, record in _read()["current"].items()}
+    """The deployment each environment serves (per its alias), by environment name."""
+    from shoprec.deploy.environments import ENVIRONMENTS
+
+    mlflow_client = client()
+    log = registry.events(mlflow_client)
+    served = {}
+    for env in ENVIRONMENTS:
+        version = registry.alias_version(mlflow_client, env)
+        if version is None:
+            continue
+        number = str(version.version)
+        since = [event.at for event in log if event.env == env and event.version == number]
+        run_id = version.tags.get(registry.RUN_TAG, "")
+        served[env] = Deployment(env, number, run_id, since[-1] if since else None)
+    return served
 
 
-def history() -> list[Deployment]:
-    """Every deployment recorded, oldest first."""
-    return [Deployment(**record) for record in _read()["history"]]
+def history(env: str | None = None) -> list[Event]:
+    """Every deployment and rollback (of `env` only, if given), oldest first."""
+    return [event for event in registry.events(client()) if env in (None, event.env)]
 
 
-def _write(record: dict[str, Any]) -> None:
-    path = state_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{STATE_FILE}.", delete=False
-    ) as stream:
-        json.dump(record, stream, indent=2, sort_keys=True)
-        stream.write("\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(stream.name, path)
-
-
-def record_deployment(env: str, run_id: str) -> Deployment:
-    """Record that `env` now serves `run_id`, adding a history entry."""
-    deployment = Deployment(env, run_id, datetime.now(UTC).isoformat(timespec="seconds"))
-    record = _read()
-    record["current"][env] = asdict(deployment)
-    record["history"].append(asdict(deployment))
-    _write(record)
-    return deployment
-
-
-def serving_model_dir(env: str) -> Path | None:
-    """The model directory of the run `env` serves per the stored state; None if none is."""
-    deployment = current().get(env)
-    return None if deployment is None else runs_dir() / deployment.run_id / MODEL_SUBDIR
+def served_versions(env: str) -> list[str]:
+    """The versions `env` served, as a stack: deploys push, rollbacks pop back to their version."""
+    stack: list[str] = []
+    for event in history(env):
+        if event.action == "rollback":
+            while stack and stack[-1] != event.version:
+                stack.pop()
+            if not stack:
+                stack.append(event.version)
+        elif not stack or stack[-1] != event.version:
+            stack.append(event.version)
+    return stack

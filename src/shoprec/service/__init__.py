@@ -15,8 +15,9 @@ def serve(args: argparse.Namespace) -> int:
     from shoprec.artifact import ArtifactError
     from shoprec.service.app import create_app
 
+    model = args.model if args.model.startswith("models:/") else Path(args.model)
     try:
-        app = create_app(Path(args.model), run_id=args.run_id, environment=args.environment)
+        app = create_app(model, run_id=args.run_id, environment=args.environment)
     except ArtifactError as error:
         print(f"shoprec serve: cannot load model: {error}", file=sys.stderr)
         return 2
@@ -31,7 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="serve a model over HTTP",
         description="Serve recommendations from a model artifact over HTTP.",
     )
-    parser.add_argument("--model", required=True, metavar="DIR", help="model artifact directory")
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="DIR|URI",
+        help="model artifact directory, or registry URI models:/shoprec@<alias> (or /<version>)",
+    )
     parser.add_argument("--run-id", metavar="ID", help="run id to report in responses")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")

@@ -1,6 +1,7 @@
 """The recommendation web service: one loaded model artifact behind a FastAPI app."""
 
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,56 @@ from fastapi.responses import JSONResponse
 
 from shoprec.artifact import ARRAYS_FILE, METADATA_FILE, ArtifactError, load_model, read_metadata
 from shoprec.service.routes import ServedModel, router
+from shoprec.tracking.store import REGISTERED_MODEL
 
-MODEL_DIR_VAR = "SHOPREC_MODEL_DIR"
-RUN_ID_VAR = "SHOPREC_RUN_ID"
+MODEL_URI_VAR = "SHOPREC_MODEL_URI"
 ENVIRONMENT_VAR = "SHOPREC_ENVIRONMENT"
 
 
-def load_served_model(model_dir: Path, run_id: str | None, environment: str) -> ServedModel:
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A registry model resolved to its local artifact: where it is and what identifies it."""
+
+    directory: Path
+    run_id: str | None
+    version: str
+
+
+def resolve_registered(uri: str) -> RegisteredModel:
+    """Fetch `models:/shoprec@<alias>` or `models:/shoprec/<version>` from the registry.
+
+    Raises ArtifactError when the registry has no such model or its artifact was altered.
+    """
+    from shoprec.tracking import registry
+    from shoprec.tracking.store import client, describe
+
+    name, _, ref = uri.removeprefix("models:/").replace("@", "/").partition("/")
+    if not uri.startswith("models:/") or name != REGISTERED_MODEL or not ref:
+        raise ArtifactError(
+            f"{uri}: expected models:/{REGISTERED_MODEL}@<alias> or models:/{REGISTERED_MODEL}/<n>"
+        )
+    try:
+        mlflow_client = client()
+        version = (
+            registry.get_version(mlflow_client, ref)
+            if ref.isdigit()
+            else registry.alias_version(mlflow_client, ref)
+        )
+        if version is None:
+            raise ArtifactError(f"{uri}: alias {ref!r} is not set")
+        directory = registry.fetch(version)
+    except registry.RegistryError as error:
+        raise ArtifactError(f"{uri}: {error}") from error
+    except ArtifactError:
+        raise
+    except Exception as error:  # the store failing in any way
+        raise ArtifactError(f"{uri}: {describe(error)}") from error
+    return RegisteredModel(directory, version.tags.get(registry.RUN_TAG), str(version.version))
+
+
+def load_served_model(
+    model_dir: Path, run_id: str | None, environment: str, model_version: str | None = None
+) -> ServedModel:
     """Load and verify the artifact at `model_dir`; raises ArtifactError if it is unusable."""
     model = load_model(model_dir)
     record = read_metadata(model_dir)
@@ -26,6 +70,7 @@ def load_served_model(model_dir: Path, run_id: str | None, environment: str) -> 
     return ServedModel(
         model=model,
         run_id=run_id,
+        model_version=model_version,
         algorithm=record["algorithm"],
         version=record.get("shoprec_version", "unknown"),
         model_sha256=record["files"][ARRAYS_FILE],
@@ -52,10 +97,22 @@ async def _readable_validation_error(
 
 
 def create_app(
-    model_dir: Path, *, run_id: str | None = None, environment: str = "local"
+    model: Path | str,
+    *,
+    run_id: str | None = None,
+    environment: str = "local",
 ) -> FastAPI:
-    """A service answering from the artifact at `model_dir`; raises ArtifactError if it is bad."""
-    served = load_served_model(Path(model_dir), run_id, environment)
+    """A service answering from an artifact directory or a `models:/` registry URI.
+
+    Raises ArtifactError if the model cannot be fetched, is tampered with or is incomplete.
+    """
+    if str(model).startswith("models:/"):
+        registered = resolve_registered(str(model))
+        served = load_served_model(
+            registered.directory, run_id or registered.run_id, environment, registered.version
+        )
+    else:
+        served = load_served_model(Path(model), run_id, environment)
     app = FastAPI(title="shoprec", version=served.version)
     app.state.served = served
     app.add_exception_handler(RequestValidationError, _readable_validation_error)
@@ -64,9 +121,7 @@ def create_app(
 
 
 def app_from_env() -> FastAPI:
-    """App factory for `uvicorn --factory`: model, run id and environment from the environment."""
+    """App factory for `uvicorn --factory`: model URI and environment from the environment."""
     return create_app(
-        Path(os.environ[MODEL_DIR_VAR]),
-        run_id=os.environ.get(RUN_ID_VAR) or None,
-        environment=os.environ.get(ENVIRONMENT_VAR, "local"),
+        os.environ[MODEL_URI_VAR], environment=os.environ.get(ENVIRONMENT_VAR, "local")
     )

@@ -18,6 +18,7 @@ class ServedModel:
 
     model: Recommender
     run_id: str | None
+    model_version: str | None
     algorithm: str
     version: str
     model_sha256: str
@@ -73,6 +74,7 @@ class Health(BaseModel):
     status: str
     environment: str
     run_id: str | None
+    model_version: str | None
     algorithm: str
     model_sha256: str
     loaded_at: str
@@ -135,6 +137,7 @@ def health(served: Served) -> Health:
         status="ok",
         environment=served.environment,
         run_id=served.run_id,
+        model_version=served.model_version,
         algorithm=served.algorithm,
         model_sha256=served.model_sha256,
         loaded_at=served.loaded_at,

@@ -1,0 +1,1 @@
+"""Experiment tracking, the model registry, and reproducing and comparing runs, on MLflow."""

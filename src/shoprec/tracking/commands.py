@@ -1,0 +1,150 @@
+"""The `runs sync`, `runs compare` and `reproduce` commands."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from shoprec.pipeline import (
+    EXIT_NOT_TRACKED,
+    PIPELINE_NOTEBOOKS,
+    PipelineError,
+    parse_overrides,
+)
+from shoprec.runs import RUN_RECORD, RunError, resolve_run, runs_dir
+from shoprec.tracking.compare import Comparison
+
+
+def sync_command(args: argparse.Namespace) -> int:
+    """Log runs that are not in the tracking store yet."""
+    from shoprec.tracking.store import TrackingError, tracking_uri
+    from shoprec.tracking.sync import log_run, sync_hint
+
+    try:
+        if args.all:
+            run_dirs = sorted(p.parent for p in runs_dir().glob(f"*/{RUN_RECORD}"))
+        elif args.run_id:
+            run_dirs = [resolve_run(args.run_id)]
+        else:
+            raise RunError("give a RUN_ID or --all")
+    except RunError as error:
+        print(f"shoprec runs sync: {error}", file=sys.stderr)
+        return 2
+    failed = 0
+    for run_dir in run_dirs:
+        try:
+            tracked = log_run(run_dir)
+        except TrackingError as error:
+            failed += 1
+            print(f"{run_dir.name}: not logged: {error}", file=sys.stderr)
+            continue
+        outcome = "already logged" if tracked.already_logged else "logged"
+        registered = f", model version {tracked.model_version}" if tracked.model_version else ""
+        print(f"{run_dir.name}: {outcome} as MLflow run {tracked.mlflow_run_id}{registered}")
+    print(f"tracking store: {tracking_uri()}")
+    if failed:
+        print(f"{failed} run(s) not logged; retry with: {sync_hint('RUN_ID')}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    """Print parameter and metric differences and the notebook diffs of two runs."""
+    from shoprec.devtools.nbdiff_html import text_diff, write_diff_page
+    from shoprec.tracking import compare
+
+    try:
+        run_a, run_b = resolve_run(args.run_a), resolve_run(args.run_b)
+    except RunError as error:
+        print(f"shoprec runs compare: {error}", file=sys.stderr)
+        return 2
+    parameters, metrics = compare.compare_runs(run_a, run_b)
+    print(f"run A {run_a.name} -> run B {run_b.name}")
+    print("\n".join(compare.report("parameters", parameters) + compare.report("metrics", metrics)))
+    for notebook in PIPELINE_NOTEBOOKS:
+        base = compare.executed_notebook(run_a, notebook)
+        remote = compare.executed_notebook(run_b, notebook)
+        diff = text_diff(base, remote)
+        print(f"notebook {notebook}.ipynb: {'differences' if diff else 'no differences'}")
+        if diff:
+            print(diff, end="" if diff.endswith("\n") else "\n")
+        if args.html:
+            title = f"{notebook}.ipynb: run {run_a.name} → run {run_b.name}"
+            page = write_diff_page(base, remote, args.html / notebook, title=title)
+            print(f"wrote {page}", file=sys.stderr)
+    return 0
+
+
+def reproduce_command(args: argparse.Namespace) -> int:
+    """Re-execute a run and report whether parameters and metrics are identical."""
+    from shoprec.tracking import compare
+    from shoprec.tracking.reproduce import ReproduceError, reproduce
+
+    try:
+        outcome = reproduce(args.run_id, parse_overrides(args.parameter), progress=not args.quiet)
+    except ReproduceError as error:
+        print(f"shoprec reproduce: {error}", file=sys.stderr)
+        return 2
+    except PipelineError as error:
+        print(f"shoprec reproduce: {error}", file=sys.stderr)
+        return 1
+    lines = compare.report("parameters", outcome.parameters)
+    lines += compare.report("metrics", outcome.metrics)
+    print("\n".join(lines))
+    if outcome.identical:
+        print(f"reproduced: run {outcome.run_id} is identical to run {outcome.original_id}")
+        return 0 if outcome.tracked else EXIT_NOT_TRACKED
+    parts = [
+        f"{title} {_names(comparison)}"
+        for title, comparison in (("parameters", outcome.parameters), ("metrics", outcome.metrics))
+        if comparison.differences
+    ]
+    print(
+        f"NOT reproduced: run {outcome.run_id} differs from run {outcome.original_id} in "
+        + "; ".join(parts)
+    )
+    return 1
+
+
+def _names(comparison: Comparison, shown: int = 5) -> str:
+    names = [item.name for item in comparison.differences]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `runs sync`, `runs compare` and `reproduce` to the command line."""
+    runs = subparsers.add_parser("runs", help="log and compare pipeline runs")
+    commands = runs.add_subparsers(dest="runs_command", required=True, metavar="COMMAND")
+
+    parser = commands.add_parser(
+        "sync",
+        help="log runs to the tracking store (MLflow) that are not logged yet",
+        description="Log runs/<id>/ to the tracking store ($MLFLOW_TRACKING_URI, else the "
+        "project's .shoprec/mlflow.db); runs already logged there are skipped.",
+    )
+    parser.add_argument("run_id", nargs="?", metavar="RUN_ID", help="run id or 'latest'")
+    parser.add_argument("--all", action="store_true", help="every run under runs/")
+    parser.set_defaults(func=sync_command)
+
+    parser = commands.add_parser(
+        "compare", help="parameter, metric and notebook differences between two runs"
+    )
+    parser.add_argument("run_a", metavar="RUN_A")
+    parser.add_argument("run_b", metavar="RUN_B")
+    parser.add_argument(
+        "--html", type=Path, metavar="OUT_DIR", help="also write a browsable diff page per notebook"
+    )
+    parser.set_defaults(func=compare_command)
+
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="re-execute a run and check the result is identical",
+        description="Re-execute a run from its recorded parameters into a new run and compare "
+        "parameter by parameter and metric by metric; exit 1 on any difference.",
+    )
+    parser.add_argument("run_id", metavar="RUN_ID", help="run id or 'latest'")
+    parser.add_argument(
+        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+        help="change a parameter for the re-execution (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=reproduce_command)

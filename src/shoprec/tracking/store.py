@@ -1,0 +1,97 @@
+"""Where runs and models are tracked: the project's SQLite store, or $MLFLOW_TRACKING_URI."""
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shoprec.runs import project_dir
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+EXPERIMENT = "shoprec"
+REGISTERED_MODEL = "shoprec"
+STORE_DIR = ".shoprec"
+DATABASE = "mlflow.db"
+ARTIFACTS = "mlartifacts"
+# Fail fast when a tracking server is unreachable (MLflow's default retries for minutes).
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+QUIET_LOGGERS = ("mlflow", "alembic")
+
+
+class TrackingError(RuntimeError):
+    """The tracking store could not be reached or written; the message names the store."""
+
+
+def local_database() -> Path:
+    """The project's default tracking database."""
+    return project_dir() / STORE_DIR / DATABASE
+
+
+def local_artifacts() -> Path:
+    """Where the project's default store keeps artifacts (notebooks, models)."""
+    return project_dir() / STORE_DIR / ARTIFACTS
+
+
+def local_uri() -> str:
+    """The URI of the project's default tracking database."""
+    return f"sqlite:///{local_database()}"
+
+
+def tracking_uri() -> str:
+    """$MLFLOW_TRACKING_URI, else the project's SQLite database."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or local_uri()
+
+
+def is_local() -> bool:
+    """Whether the project's own store is in use (not a team server)."""
+    return tracking_uri() == local_uri()
+
+
+def quiet() -> None:
+    """Silence MLflow's progress bars, info logs and advice (call after importing mlflow)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module=r"mlflow\..*")
+
+
+def client() -> "MlflowClient":
+    """An MLflow client on the tracking store, creating the local store on first use."""
+    import mlflow
+
+    quiet()
+    uri = tracking_uri()
+    if is_local():
+        local_database().parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        return mlflow.MlflowClient(uri, uri)
+    except Exception as error:  # MLflow raises many kinds for a bad store
+        raise TrackingError(f"tracking store {uri}: {_reason(error)}") from error
+
+
+def experiment_id(mlflow_client: "MlflowClient") -> str:
+    """The id of the `shoprec` experiment, created (artifacts under the project) if missing."""
+    experiment = mlflow_client.get_experiment_by_name(EXPERIMENT)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = local_artifacts().as_uri() if is_local() else None
+    return mlflow_client.create_experiment(EXPERIMENT, artifact_location=location)
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def describe(error: BaseException) -> str:
+    """A one-line account of a tracking failure, naming the store."""
+    if isinstance(error, TrackingError):
+        return str(error)
+    return f"tracking store {tracking_uri()}: {type(error).__name__}: {_reason(error)}"

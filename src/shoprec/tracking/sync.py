@@ -1,0 +1,265 @@
+"""Log a run directory to the tracking store: one MLflow run per pipeline run, one per notebook.
+
+A run that passed evaluation also becomes a new version of the registered model. Logging is a
+separate step from running: `shoprec runs sync` logs runs later, and logging a run twice is a
+no-op (`runs/<id>/tracking.json` records where each run was logged).
+"""
+
+import contextlib
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shoprec import __version__
+from shoprec.runs import EVALUATION_FILE, MODEL_SUBDIR, read_run
+from shoprec.tracking import registry, results
+from shoprec.tracking.store import TrackingError, client, describe, experiment_id, tracking_uri
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+SIDECAR = "tracking.json"
+MODEL_NAME = "model"
+RUNTIME_PACKAGES = ("mlflow", "numpy", "pandas", "scipy", "scikit-learn")
+STATUS = {"succeeded": "FINISHED", "failed": "FAILED"}
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    """Where a run was logged: its MLflow run id and, if registered, its model version."""
+
+    run_id: str
+    mlflow_run_id: str
+    model_version: str | None
+    already_logged: bool = False
+
+
+def sync_hint(run_id: str) -> str:
+    """The command that logs run `run_id` later."""
+    return f"shoprec runs sync {run_id}"
+
+
+def logged_runs(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Where the run was logged so far, by tracking URI (from `tracking.json`)."""
+    path = Path(run_dir) / SIDECAR
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def log_run(run_dir: Path) -> TrackedRun:
+    """Log the run at `run_dir` unless it already is; raises TrackingError when the store fails."""
+    run_dir = Path(run_dir)
+    record = read_run(run_dir)
+    if record.get("status") == "running":
+        raise TrackingError(f"run {record['run_id']} is still running; sync it when it ends")
+    uri = tracking_uri()
+    known = logged_runs(run_dir).get(uri)
+    if known:
+        return TrackedRun(record["run_id"], known["mlflow_run_id"], known["model_version"], True)
+    try:
+        tracked = _log(client(), run_dir, record)
+    except TrackingError:
+        raise
+    except Exception as error:  # the store failing in any way: unreachable, full, locked
+        raise TrackingError(describe(error)) from error
+    logged = {
+        **logged_runs(run_dir),
+        uri: {"mlflow_run_id": tracked.mlflow_run_id, "model_version": tracked.model_version},
+    }
+    (run_dir / SIDECAR).write_text(json.dumps(logged, indent=2, sort_keys=True) + "\n")
+    return tracked
+
+
+def log_or_explain(run_dir: Path) -> TrackedRun | None:
+    """Log the run; on failure print why and how to log it later, and return None."""
+    try:
+        return log_run(run_dir)
+    except TrackingError as error:
+        run_id = Path(run_dir).name
+        print(
+            f"shoprec: run {run_id} was not tracked: {error}\n"
+            f"its outputs are kept in {run_dir}; log them later with: {sync_hint(run_id)}",
+            file=sys.stderr,
+        )
+        return None
+
+
+def _millis(timestamp: str | None) -> int | None:
+    return int(datetime.fromisoformat(timestamp).timestamp() * 1000) if timestamp else None
+
+
+def _merged_parameters(plan: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """One flat parameter table: plain names, `<notebook>.<name>` where notebooks disagree."""
+    values: dict[str, dict[str, Any]] = {}
+    for notebook, parameters in plan.items():
+        for name, value in parameters.items():
+            values.setdefault(name, {})[notebook] = value
+    merged = {}
+    for name, by_notebook in values.items():
+        distinct = {json.dumps(value, sort_keys=True) for value in by_notebook.values()}
+        if len(distinct) == 1:
+            merged[name] = _param(next(iter(by_notebook.values())))
+        else:
+            merged.update({f"{nb}.{name}": _param(value) for nb, value in by_notebook.items()})
+    return merged
+
+
+def _param(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _tags(record: dict[str, Any]) -> dict[str, str]:
+    fingerprint = record.get("data_fingerprint") or {}
+    seeds = {
+        notebook: parameters["seed"]
+        for notebook, parameters in record.get("parameters", {}).items()
+        if "seed" in parameters
+    }
+    tags = {
+        "mlflow.runName": record["run_id"],
+        "mlflow.source.git.commit": record.get("git_commit"),
+        "shoprec.role": "pipeline",
+        "shoprec.run_id": record["run_id"],
+        "shoprec.status": record.get("status"),
+        "shoprec.profile": record.get("profile"),
+        "shoprec.dataset": record.get("dataset"),
+        "shoprec.git_commit": record.get("git_commit"),
+        "shoprec.git_dirty": record.get("git_dirty"),
+        "shoprec.lock_sha256": record.get("lock_sha256"),
+        "shoprec.packages_sha256": record.get("packages_sha256"),
+        "shoprec.python": record.get("python"),
+        "shoprec.platform": record.get("platform"),
+        "shoprec.seeds": json.dumps(seeds, sort_keys=True),
+        "shoprec.duration_s": record.get("duration_s"),
+        "shoprec.evaluation_passed": record.get("evaluation_passed"),
+        "shoprec.reproduces": record.get("reproduces"),
+        "shoprec.production_model_version": record.get("production_model_version"),
+        "shoprec.version": __version__,
+    }
+    if fingerprint:
+        combined = f"{fingerprint['train']}:{fingerprint['test']}"
+        tags["shoprec.data_fingerprint"] = hashlib.sha256(combined.encode()).hexdigest()
+        tags["shoprec.train_fingerprint"] = fingerprint["train"]
+        tags["shoprec.test_fingerprint"] = fingerprint["test"]
+    return {name: _param(value) for name, value in tags.items() if value is not None}
+
+
+def _log_batch(
+    mlflow_client: "MlflowClient",
+    run_id: str,
+    params: dict[str, str],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> None:
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    mlflow_client.log_batch(
+        run_id,
+        metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
+        params=[Param(key, value) for key, value in params.items()],
+        tags=[RunTag(key, value) for key, value in tags.items()],
+    )
+
+
+def _log_notebooks(
+    mlflow_client: "MlflowClient", experiment: str, parent: str, run_dir: Path, record: dict
+) -> None:
+    failed = record.get("failed_notebook")
+    for notebook, parameters in record.get("parameters", {}).items():
+        executed = run_dir / "notebooks" / f"{notebook}.ipynb"
+        if not executed.is_file():
+            continue
+        child = mlflow_client.create_run(
+            experiment,
+            run_name=f"{record['run_id']}/{notebook}",
+            tags={"mlflow.parentRunId": parent, "shoprec.role": "notebook"},
+        )
+        duration = record.get("durations_s", {}).get(notebook)
+        tags = {"shoprec.run_id": record["run_id"], "shoprec.notebook": notebook}
+        if duration is not None:
+            tags["shoprec.duration_s"] = str(duration)
+        params = {name: _param(value) for name, value in parameters.items()}
+        _log_batch(
+            mlflow_client, child.info.run_id, params, results.metrics(run_dir, notebook), tags
+        )
+        mlflow_client.log_artifact(child.info.run_id, str(executed), "notebooks")
+        status = "FAILED" if notebook == failed else "FINISHED"
+        mlflow_client.set_terminated(child.info.run_id, status)
+
+
+def _log_model(mlflow_run_id: str, model_dir: Path) -> str:
+    """Log the model as an MLflow pyfunc from code; return its model URI."""
+    from importlib import metadata
+
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    import shoprec
+
+    code = Path(shoprec.__file__).parent / "mlflow_model.py"
+    requirements = [f"{name}=={metadata.version(name)}" for name in RUNTIME_PACKAGES]
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("long", "user_id"), ColSpec("long", "k", required=False)]),
+        outputs=Schema(
+            [
+                ColSpec("long", "user_id"),
+                ColSpec("long", "item_id"),
+                ColSpec("long", "rank"),
+                ColSpec("double", "score"),
+                ColSpec("boolean", "fallback"),
+            ]
+        ),
+    )
+    with mlflow.start_run(run_id=mlflow_run_id):
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME,
+            python_model=str(code),
+            artifacts={registry.ARTIFACT_KEY: str(model_dir)},
+            pip_requirements=requirements,
+            signature=signature,
+        )
+    return info.model_uri
+
+
+def _register(mlflow_client: "MlflowClient", uri: str, run_id: str, run_dir: Path) -> str:
+    existing = registry.version_of_run(mlflow_client, run_id)
+    if existing is not None:
+        return str(existing.version)
+    evaluation = json.loads((run_dir / EVALUATION_FILE).read_text())
+    return registry.register(mlflow_client, uri, run_id, run_dir / MODEL_SUBDIR, evaluation)
+
+
+def _log(mlflow_client: "MlflowClient", run_dir: Path, record: dict[str, Any]) -> TrackedRun:
+    experiment = experiment_id(mlflow_client)
+    run = mlflow_client.create_run(
+        experiment, start_time=_millis(record.get("started_at")), run_name=record["run_id"]
+    )
+    mlflow_run_id = run.info.run_id
+    try:
+        params = _merged_parameters(record.get("parameters", {}))
+        _log_batch(mlflow_client, mlflow_run_id, params, results.metrics(run_dir), _tags(record))
+        _log_notebooks(mlflow_client, experiment, mlflow_run_id, run_dir, record)
+        for path in sorted(run_dir.iterdir()):
+            if path.name != SIDECAR:
+                log = mlflow_client.log_artifacts if path.is_dir() else mlflow_client.log_artifact
+                log(mlflow_run_id, str(path), path.name if path.is_dir() else None)
+        version = None
+        model_dir = run_dir / MODEL_SUBDIR
+        if (model_dir / "model.json").is_file():
+            uri = _log_model(mlflow_run_id, model_dir)
+            if record.get("evaluation_passed") is True:
+                version = _register(mlflow_client, uri, record["run_id"], run_dir)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the store may be what failed
+            mlflow_client.set_terminated(mlflow_run_id, "FAILED")
+            mlflow_client.delete_run(mlflow_run_id)
+        raise
+    status = STATUS.get(record.get("status", ""), "FAILED")
+    mlflow_client.set_terminated(mlflow_run_id, status, end_time=_millis(record.get("finished_at")))
+    return TrackedRun(record["run_id"], mlflow_run_id, version)

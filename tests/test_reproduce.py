@@ -1,0 +1,112 @@
+"""`shoprec reproduce` and `shoprec runs compare` on real smoke-profile runs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shoprec.cli import main
+from shoprec.tracking import provenance
+from shoprec.tracking.compare import ABSENT, Difference, compare
+
+pytestmark = pytest.mark.notebook
+
+
+def shoprec(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "shoprec.cli", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_root: Path) -> Path:
+    (tmp_path / "notebooks").symlink_to(repo_root / "notebooks")
+    (tmp_path / "requirements.lock").symlink_to(repo_root / "requirements.lock")
+    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def test_reproduce_is_identical_and_a_changed_parameter_is_named(project: Path) -> None:
+    first = shoprec("pipeline", "--profile", "smoke", "--quiet", "-p", "algorithm=popularity")
+    assert first.returncode == 0, first.stderr
+    original = (project / "runs" / "latest").resolve().name
+
+    same = shoprec("reproduce", original, "--quiet")
+    assert same.returncode == 0, same.stdout
+    lines = same.stdout.splitlines()
+    assert lines[0].startswith(f"reproducing run {original} as run ")
+    assert lines[1].startswith("parameters: ") and lines[1].endswith(" identical, 0 different")
+    assert lines[2].startswith("metrics: ") and lines[2].endswith(" identical, 0 different")
+    copy = (project / "runs" / "latest").resolve()
+    assert lines[3] == f"reproduced: run {copy.name} is identical to run {original}"
+    record = json.loads((copy / "run.json").read_text())
+    assert record["reproduces"] == original and record["overrides"] == {}
+    assert record["parameters"]["02_train"]["algorithm"] == "popularity"  # from the record
+    assert (copy / "tracking.json").is_file()
+
+    changed = shoprec("reproduce", original, "--quiet", "-p", "k=5")
+    assert changed.returncode == 1, changed.stderr
+    assert "  02_train.k: 10 -> 5" in changed.stdout.splitlines()
+    verdict = changed.stdout.splitlines()[-1]
+    assert verdict.startswith("NOT reproduced: run ")
+    assert " in parameters 02_train.k, 03_evaluate.k; metrics " in verdict
+
+    compared = shoprec("runs", "compare", original, "latest", "--html", str(project / "diff"))
+    assert compared.returncode == 0, compared.stderr
+    out = compared.stdout.splitlines()
+    assert out[0] == f"run A {original} -> run B {(project / 'runs' / 'latest').resolve().name}"
+    assert "  02_train.k: 10 -> 5" in out
+    assert "notebook 02_train.ipynb: differences" in out
+    assert "k = 5" in compared.stdout  # nbdime's diff of the injected parameters
+    assert (project / "diff" / "02_train" / "index.html").is_file()
+
+
+def test_reproduce_refuses_what_it_cannot_rerun(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["reproduce", "nope"]) == 2
+    assert "run 'nope' not found" in capsys.readouterr().err
+    failed = project / "runs" / "run-failed"
+    failed.mkdir(parents=True)
+    (failed / "run.json").write_text(json.dumps({"run_id": "run-failed", "status": "failed"}))
+    assert main(["reproduce", "run-failed"]) == 2
+    error = capsys.readouterr().err
+    assert "run run-failed did not succeed (status failed); nothing to reproduce" in error
+
+
+def test_environment_differences_are_named() -> None:
+    recorded = {
+        "git_commit": "a" * 40,
+        "git_dirty": False,
+        "lock_sha256": "1",
+        "python": "3.11.0",
+        "platform": "Linux",
+    }
+    now = {**recorded, "git_commit": "b" * 40, "git_dirty": True, "lock_sha256": "2"}
+    lines = provenance.differences(recorded, now, {"numpy": "1.0"}, {"numpy": "2.0", "x": "1"})
+    assert lines == [
+        f"code differs: run made at commit {'a' * 40}, now at {'b' * 40}",
+        "code differs: the work tree has uncommitted changes now",
+        "packages differ: requirements.lock changed since the run",
+        "packages differ: numpy 1.0 -> 2.0, x - -> 1",
+    ]
+    assert provenance.differences(recorded, recorded, None, {}) == []
+
+
+def test_compare_reports_every_difference_exactly() -> None:
+    result = compare({"a": 1, "b": 0.1 + 0.2, "c": "x"}, {"a": 1, "b": 0.3, "d": True})
+    assert result.identical == 1
+    assert result.differences == [
+        Difference("b", 0.1 + 0.2, 0.3),
+        Difference("c", "x", ABSENT),
+        Difference("d", ABSENT, True),
+    ]
