@@ -42,6 +42,7 @@ def test_pipeline_runs_every_notebook_into_a_new_run(project):
         "01_explore_data.ipynb",
         "02_train.ipynb",
         "03_evaluate.ipynb",
+        "04_tune.ipynb",
     }
     assert (latest / "02_train" / "model" / "model.json").is_file()
     assert json.loads((latest / "03_evaluate" / "evaluation.json").read_text())["passed"]
@@ -58,10 +59,10 @@ def test_pipeline_runs_every_notebook_into_a_new_run(project):
 
 
 def test_failing_cell_names_notebook_cell_and_error_and_keeps_the_partial_notebook(project):
-    result = shoprec("pipeline", "--profile", "smoke", "--quiet", "-p", "k=0")
+    result = shoprec("pipeline", "--profile", "smoke", "--quiet", "-p", "timing_repeats=0")
     assert result.returncode == 1
     assert "notebook 02_train.ipynb failed in cell" in result.stderr
-    assert "ParameterError: parameter k=0 is not allowed" in result.stderr
+    assert "ParameterError: parameter timing_repeats=0 is not allowed" in result.stderr
     latest = project / "runs" / "latest"
     record = json.loads((latest / "run.json").read_text())
     assert record["status"] == "failed" and record["failed_notebook"] == "02_train"

@@ -58,7 +58,7 @@ def test_reproduce_is_identical_and_a_changed_parameter_is_named(project: Path) 
     assert "  02_train.k: 10 -> 5" in changed.stdout.splitlines()
     verdict = changed.stdout.splitlines()[-1]
     assert verdict.startswith("NOT reproduced: run ")
-    assert " in parameters 02_train.k, 03_evaluate.k; metrics " in verdict
+    assert " in parameters 02_train.k, 03_evaluate.k, 04_tune.k; metrics " in verdict
 
     compared = shoprec("runs", "compare", original, "latest", "--html", str(project / "diff"))
     assert compared.returncode == 0, compared.stderr

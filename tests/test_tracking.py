@@ -99,7 +99,7 @@ def test_untracked_run_keeps_its_outputs_and_syncs_later(
         [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
     )
     assert sorted(child.data.tags["shoprec.notebook"] for child in children) == [
-        "01_explore_data", "02_train", "03_evaluate",
+        "01_explore_data", "02_train", "03_evaluate", "04_tune",
     ]  # fmt: skip
     assert {child.data.params.get("seed") for child in children} >= {"42"}
 
