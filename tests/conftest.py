@@ -1,5 +1,9 @@
-"""Shared fixtures: a small deterministic shop, its split, and fitted models."""
+"""Shared fixtures: a small deterministic shop, its split, fitted models, a scratch project."""
 
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -33,3 +37,30 @@ def cooccurrence_model(smoke_split) -> Recommender:
 @pytest.fixture(scope="session")
 def popularity_model(smoke_split) -> Recommender:
     return make_model("popularity").fit(smoke_split[0])
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_root: Path) -> Path:
+    """A scratch project directory with the repository's notebooks and lock file."""
+    (tmp_path / "notebooks").symlink_to(repo_root / "notebooks")
+    (tmp_path / "requirements.lock").symlink_to(repo_root / "requirements.lock")
+    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the project's own store
+    return tmp_path
+
+
+@pytest.fixture
+def shoprec() -> Callable[..., subprocess.CompletedProcess]:
+    """Runs the `shoprec` command line in a child process (extra environment as keywords)."""
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "shoprec.cli", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=300,
+            check=False,
+        )
+
+    return run

@@ -1,36 +1,13 @@
 """`shoprec pipeline` end to end in the smoke profile, in a scratch project directory."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.notebook
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch, repo_root) -> Path:
-    (tmp_path / "notebooks").symlink_to(repo_root / "notebooks")
-    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the project's own store
-    return tmp_path
-
-
-def shoprec(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "shoprec.cli", *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=300,
-        check=False,
-    )
-
-
-def test_pipeline_runs_every_notebook_into_a_new_run(project):
+def test_pipeline_runs_every_notebook_into_a_new_run(shoprec, project):
     result = shoprec("pipeline", "--profile", "smoke", "--quiet")
     assert result.returncode == 0, result.stderr
     latest = project / "runs" / "latest"
@@ -58,7 +35,9 @@ def test_pipeline_runs_every_notebook_into_a_new_run(project):
     assert tracked[location]["model_version"] == "1"
 
 
-def test_failing_cell_names_notebook_cell_and_error_and_keeps_the_partial_notebook(project):
+def test_failing_cell_names_notebook_cell_and_error_and_keeps_the_partial_notebook(
+    shoprec, project
+):
     result = shoprec("pipeline", "--profile", "smoke", "--quiet", "-p", "timing_repeats=0")
     assert result.returncode == 1
     assert "notebook 02_train.ipynb failed in cell" in result.stderr
@@ -74,7 +53,7 @@ def test_failing_cell_names_notebook_cell_and_error_and_keeps_the_partial_notebo
     ("argument", "message"),
     [("colour=blue", "no notebook has such a parameter"), ("=3", "expected name=value")],
 )
-def test_bad_overrides_are_refused_before_anything_runs(project, argument, message):
+def test_bad_overrides_are_refused_before_anything_runs(shoprec, project, argument, message):
     result = shoprec("pipeline", "--profile", "smoke", "-p", argument)
     assert result.returncode == 1
     assert message in result.stderr

@@ -1,9 +1,6 @@
 """`shoprec reproduce` and `shoprec runs compare` on real smoke-profile runs."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,27 +12,7 @@ from shoprec.tracking.compare import ABSENT, Difference, compare
 pytestmark = pytest.mark.notebook
 
 
-def shoprec(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "shoprec.cli", *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=300,
-        check=False,
-    )
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_root: Path) -> Path:
-    (tmp_path / "notebooks").symlink_to(repo_root / "notebooks")
-    (tmp_path / "requirements.lock").symlink_to(repo_root / "requirements.lock")
-    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return tmp_path
-
-
-def test_reproduce_is_identical_and_a_changed_parameter_is_named(project: Path) -> None:
+def test_reproduce_is_identical_and_a_changed_parameter_is_named(shoprec, project: Path) -> None:
     first = shoprec("pipeline", "--profile", "smoke", "--quiet", "-p", "algorithm=popularity")
     assert first.returncode == 0, first.stderr
     original = (project / "runs" / "latest").resolve().name

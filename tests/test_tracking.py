@@ -1,9 +1,6 @@
 """Tracking: every pipeline run becomes an MLflow run; a failing store loses nothing."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -20,26 +17,6 @@ from shoprec.tracking.sync import log_or_explain, log_run
 pytestmark = pytest.mark.notebook
 
 
-def shoprec(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "shoprec.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=300,
-        check=False,
-    )
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_root: Path) -> Path:
-    (tmp_path / "notebooks").symlink_to(repo_root / "notebooks")
-    (tmp_path / "requirements.lock").symlink_to(repo_root / "requirements.lock")
-    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return tmp_path
-
-
 def broken_store(project: Path) -> str:
     """A tracking URI that cannot work: its database would live under a regular file."""
     (project / "blocked").write_text("a file, not a directory\n")
@@ -47,7 +24,7 @@ def broken_store(project: Path) -> str:
 
 
 def test_untracked_run_keeps_its_outputs_and_syncs_later(
-    project: Path, monkeypatch: pytest.MonkeyPatch
+    shoprec, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     result = shoprec(
         "pipeline", "--profile", "smoke", "--quiet", MLFLOW_TRACKING_URI=broken_store(project)
