@@ -18,6 +18,8 @@ from pathlib import Path
 import nbformat
 from nbformat import reader
 
+from shoprec.devtools.command import add_subcommand, run_standalone
+
 EXPORT_PREFIX = "export:"
 NOTEBOOKS_DIR = Path("notebooks")
 PACKAGE_DIR = Path("src", "shoprec")
@@ -176,25 +178,25 @@ def check(repo_root: Path) -> list[str]:
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add the `extract` subcommand to the project's command line."""
-    parser = subparsers.add_parser(
+    add_subcommand(
+        subparsers,
         "extract",
         help="write modules from notebook cells tagged export:<module>",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_arguments=_add_arguments,
+        run=_run,
     )
-    _add_arguments(parser)
-    parser.set_defaults(func=_run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter from the command line; return the exit code."""
-    parser = argparse.ArgumentParser(
-        prog="python -m shoprec.devtools.extract",
+    return run_standalone(
+        "python -m shoprec.devtools.extract",
+        argv,
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_arguments=_add_arguments,
+        run=_run,
     )
-    _add_arguments(parser)
-    return _run(parser.parse_args(argv))
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
+from shoprec.devtools.command import add_subcommand, run_standalone
 from shoprec.devtools.extract import NotebookReadError, find_notebooks, read_notebook
 
 PARAMETERS_TAG = "parameters"
@@ -70,25 +71,25 @@ def lint_notebook(
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add the `nblint` subcommand to the project's command line."""
-    parser = subparsers.add_parser(
+    add_subcommand(
+        subparsers,
         "nblint",
         help="lint notebooks: parameters cell, top-to-bottom run, clean and small outputs",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_arguments=_add_arguments,
+        run=_run,
     )
-    _add_arguments(parser)
-    parser.set_defaults(func=_run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Lint notebooks from the command line; return the exit code."""
-    parser = argparse.ArgumentParser(
-        prog="python -m shoprec.devtools.nblint",
+    return run_standalone(
+        "python -m shoprec.devtools.nblint",
+        argv,
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_arguments=_add_arguments,
+        run=_run,
     )
-    _add_arguments(parser)
-    return _run(parser.parse_args(argv))
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
