@@ -64,3 +64,11 @@ def shoprec() -> Callable[..., subprocess.CompletedProcess]:
         )
 
     return run
+
+
+@pytest.fixture
+def no_data_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MovieLens dir, a project with no shared data beside it, and an empty cache."""
+    monkeypatch.delenv("SHOPREC_MOVIELENS_DIR", raising=False)
+    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path / "work" / "project"))
+    monkeypatch.setenv("SHOPREC_CACHE_DIR", str(tmp_path / "cache"))

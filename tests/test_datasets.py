@@ -14,12 +14,7 @@ SHARED_ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-10
 MAPPING = {"user_id": "customer", "item_id": "sku", "timestamp": "ts", "weight": "qty"}
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No MovieLens dir, a project with no shared data beside it, and an empty cache."""
-    monkeypatch.delenv("SHOPREC_MOVIELENS_DIR", raising=False)
-    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path / "work" / "project"))
-    monkeypatch.setenv("SHOPREC_CACHE_DIR", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("no_data_dirs")
 
 
 @pytest.fixture

@@ -78,12 +78,7 @@ def zip_release(folder: Path, target: Path) -> Path:
     return target
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No MovieLens dir, a project with no shared data beside it, and an empty cache."""
-    monkeypatch.delenv("SHOPREC_MOVIELENS_DIR", raising=False)
-    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path / "work" / "project"))
-    monkeypatch.setenv("SHOPREC_CACHE_DIR", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("no_data_dirs")
 
 
 @pytest.fixture
