@@ -64,16 +64,17 @@ def test_alpha_scales_the_confidence(smoke_split, als_model):
 
 
 def test_similar_items_exclude_the_item_and_pad_short_catalogues(tiny, als_model):
-    similar = ALSRecommender(factors=4, iterations=5).fit(tiny).similar_items([10, 20], k=4)
-    assert similar.shape == (2, 4)
+    similar, scores = ALSRecommender(factors=4, iterations=5).fit(tiny).similar_items([10, 20], k=4)
+    assert similar.shape == scores.shape == (2, 4)
     assert set(similar[0, :2]) == {20, 30} and set(similar[1, :2]) == {10, 30}
-    assert (similar[:, 2:] == -1).all()
+    assert (similar[:, 2:] == -1).all() and np.isnan(scores[:, 2:]).all()
     items = als_model.item_ids_[:3]
-    big = als_model.similar_items(items, k=5)
+    big, big_scores = als_model.similar_items(items, k=5)
     assert big.shape == (3, 5) and not (big == items[:, None]).any()
     unit = als_model.item_factors_ / np.linalg.norm(als_model.item_factors_, axis=1)[:, None]
     cosine = unit[0] @ unit[als_model._item_rows(big[0])].T
-    assert (np.diff(cosine) <= 1e-6).all()
+    np.testing.assert_allclose(big_scores[0], cosine, rtol=1e-9)
+    assert (np.diff(big_scores[0]) <= 0).all()
 
 
 def test_save_and_load_round_trip(tmp_path, smoke_split, als_model):

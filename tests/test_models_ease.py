@@ -55,11 +55,11 @@ def test_weighted_fit_uses_the_event_weights(tiny):
 
 def test_similar_items_are_positive_weights_strongest_first(tiny, ease_model):
     model = EASERecommender(l2=1.0).fit(tiny)
-    similar = model.similar_items([20, 30], k=3)
+    similar, scores = model.similar_items([20, 30], k=3)
     assert similar.shape == (2, 3)
-    assert similar[:, 0].tolist() == [10, 10]
+    assert similar[:, 0].tolist() == [10, 10] and (scores[:, 0] > 0).all()
     assert (similar[:, 1:] == -1).all()  # 20 and 30 never meet: only positive weights count
-    big = ease_model.similar_items(ease_model.item_ids_[:3], k=5)
+    big, _ = ease_model.similar_items(ease_model.item_ids_[:3], k=5)
     assert big.shape == (3, 5)
     assert not (big == ease_model.item_ids_[:3, None]).any()
 

@@ -93,7 +93,7 @@ def test_similar_items(client: TestClient, model: Recommender) -> None:
     item_id = int(model.item_ids_[0])
     body = client.get("/similar-items", params={"item_id": item_id, "k": 4}).json()
     assert body["item_id"] == item_id and body["model"]["run_id"] == "run-1"
-    expected = [int(item) for item in model.similar_items([item_id], k=4)[0] if item >= 0]
+    expected = [int(item) for item in model.similar_items([item_id], k=4)[0][0] if item >= 0]
     assert [item["item_id"] for item in body["items"]] == expected
     assert [item["rank"] for item in body["items"]] == list(range(1, len(expected) + 1))
 

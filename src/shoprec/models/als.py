@@ -79,28 +79,17 @@ class ALSRecommender(Recommender):
                 iterations=self.iterations,
                 num_threads=self.num_threads,
                 random_state=int(self.seed),
+                dtype=np.float64,  # BLAS noise then stays far below the ranking's rounding
             )
-            als.fit(matrix.astype(np.float32), show_progress=False)
+            als.fit(matrix.astype(np.float64), show_progress=False)
         self.user_factors_ = np.ascontiguousarray(als.user_factors)
         self.item_factors_ = np.ascontiguousarray(als.item_factors)
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[user_rows] @ self.item_factors_.T
 
-    def similar_items(self, item_ids: np.ndarray | list[int], k: int = 10) -> np.ndarray:
-        """Each item's k nearest items by cosine of their vectors, nearest first.
-
-        Ties go to the lower item index; short catalogues pad with -1.
-        """
-        factors = self.item_factors_.astype(np.float64)
-        norms = np.linalg.norm(factors, axis=1)
-        unit = factors / np.where(norms > 0, norms, 1.0)[:, None]
-        rows = self._item_rows(item_ids)
-        result = np.full((len(rows), k), -1, dtype=np.int64)
-        candidates = np.arange(len(unit))
-        for i, row in enumerate(rows):
-            cosine = unit @ unit[row]
-            others = candidates[candidates != row]
-            order = np.lexsort((others, -cosine[others]))[:k]
-            result[i, : len(order)] = self.item_ids_[others[order]]
-        return result
+    def _similarity(self, item_rows: np.ndarray) -> np.ndarray:
+        # The cosine of the item vectors.
+        norms = np.linalg.norm(self.item_factors_, axis=1)
+        unit = self.item_factors_ / np.where(norms > 0, norms, 1.0)[:, None]
+        return unit[item_rows] @ unit.T

@@ -1,6 +1,10 @@
 # Generated from notebooks/lib/recommender_base.ipynb: edit the notebook, not this file.
 
-"""The shape every shoprec recommender shares: fit on interactions, recommend top-k per user."""
+"""The contract every shoprec recommender keeps: fit, recommend, similar items, plain arrays.
+
+Every list follows `shoprec.ranking`'s total order: the score rounded to `SCORE_BITS` bits,
+descending, then the item more popular in the training data, then the smaller item id.
+"""
 
 from typing import ClassVar, Self
 
@@ -9,61 +13,117 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
-RECOMMENDATION_COLUMNS = ["user_id", "item_id", "rank", "score", "fallback"]
+from shoprec.errors import NotFittedError
+from shoprec.ranking import round_scores, top_k
+
+RECOMMENDATION_COLUMNS = {
+    "user_id": "int64",
+    "item_id": "int64",
+    "rank": "int64",
+    "score": "float64",
+    "fallback": "bool",
+}
+SHARED_ARRAYS = (
+    "user_ids_",
+    "item_ids_",
+    "seen_indptr_",
+    "seen_indices_",
+    "seen_weights_",
+    "popularity_",
+    "popular_items_",
+)
 
 
-class Recommender(BaseEstimator):
-    """Base recommender: id maps, seen items and popularity fallback; subclasses score items.
+def interaction_matrix(
+    interactions: pd.DataFrame,
+) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+    """The sorted user ids, the sorted item ids, and the users x items matrix of summed weights."""
+    missing = {"user_id", "item_id"} - set(interactions.columns)
+    if missing:
+        raise ValueError(f"interactions: missing columns {sorted(missing)}")
+    if interactions.empty:
+        raise ValueError("interactions: no rows to fit on")
+    users = interactions["user_id"].to_numpy(dtype=np.int64)
+    items = interactions["item_id"].to_numpy(dtype=np.int64)
+    user_ids, rows = np.unique(users, return_inverse=True)
+    item_ids, cols = np.unique(items, return_inverse=True)
+    weight = (
+        interactions["weight"].to_numpy(dtype=np.float64)
+        if "weight" in interactions
+        else np.ones(len(interactions))
+    )
+    matrix = sp.csr_matrix((weight, (rows, cols)), shape=(len(user_ids), len(item_ids)))
+    matrix.sum_duplicates()
+    return user_ids, item_ids, matrix
 
-    Subclasses implement `_fit(matrix)` and `_score(user_rows)` and list their fitted arrays
-    in `fitted_arrays`, so models save to and load from plain NumPy arrays (no pickles).
+
+def popularity_order(popularity: np.ndarray) -> np.ndarray:
+    """Item indices by popularity, most popular first; equal popularity: smaller index first."""
+    return np.lexsort((np.arange(len(popularity)), -round_scores(popularity)))
+
+
+def recommendation_frame(
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    scores: np.ndarray,
+    valid: np.ndarray,
+    fallback: np.ndarray,
+) -> pd.DataFrame:
+    """Lists as rows (user, item, rank, score, fallback), keeping only the `valid` places.
+
+    `item_ids`, `scores` and `valid` have one row per user and one column per place.
     """
+    k = item_ids.shape[1]
+    keep = valid.ravel()
+    return pd.DataFrame(
+        {
+            "user_id": np.repeat(user_ids, k)[keep],
+            "item_id": item_ids.ravel()[keep],
+            "rank": np.tile(np.arange(1, k + 1), len(user_ids))[keep],
+            "score": scores.ravel()[keep],
+            "fallback": np.repeat(fallback, k)[keep],
+        }
+    ).astype(RECOMMENDATION_COLUMNS)
 
-    algorithm: ClassVar[str] = ""
+
+class FittedArrays:
+    """A model's fitted state as named arrays: saving, loading, lookups and the fitted check."""
+
     fitted_arrays: ClassVar[tuple[str, ...]] = ()
-    batch_size: ClassVar[int] = 1_024
 
-    def fit(self, interactions: pd.DataFrame) -> Self:
-        """Learn from interactions with columns user_id, item_id and (optionally) weight."""
-        missing = {"user_id", "item_id"} - set(interactions.columns)
+    @classmethod
+    def array_names(cls) -> tuple[str, ...]:
+        """Names of the fitted arrays that define a model of this class."""
+        return SHARED_ARRAYS + cls.fitted_arrays
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Every fitted array, by name: what a saved model holds besides its parameters."""
+        self.check_is_fitted()
+        return {name: getattr(self, name) for name in self.array_names()}
+
+    @classmethod
+    def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self:
+        """Rebuild a fitted model from `get_params()` and `to_arrays()` output."""
+        model = cls(**params)
+        for name, value in arrays.items():
+            setattr(model, name, value)
+        model.check_is_fitted()
+        return model
+
+    def check_is_fitted(self) -> None:
+        """Raise NotFittedError unless the model has every fitted array."""
+        missing = [name for name in self.array_names() if not hasattr(self, name)]
         if missing:
-            raise ValueError(f"interactions: missing columns {sorted(missing)}")
-        if interactions.empty:
-            raise ValueError("interactions: no rows to fit on")
-        self.user_ids_ = np.unique(interactions["user_id"].to_numpy(dtype=np.int64))
-        self.item_ids_ = np.unique(interactions["item_id"].to_numpy(dtype=np.int64))
-        rows = np.searchsorted(self.user_ids_, interactions["user_id"].to_numpy(dtype=np.int64))
-        cols = np.searchsorted(self.item_ids_, interactions["item_id"].to_numpy(dtype=np.int64))
-        weight = (
-            interactions["weight"].to_numpy(dtype=np.float64)
-            if "weight" in interactions
-            else np.ones(len(interactions))
-        )
-        shape = (len(self.user_ids_), len(self.item_ids_))
-        matrix = sp.csr_matrix((weight, (rows, cols)), shape=shape)
-        matrix.sum_duplicates()
-        self.seen_indptr_, self.seen_indices_, self.seen_weights_ = (
-            matrix.indptr,
-            matrix.indices,
-            matrix.data,
-        )
-        popularity = np.asarray(matrix.sum(axis=0)).ravel()
-        self.popular_items_ = np.lexsort((np.arange(len(popularity)), -popularity))
-        self.popularity_ = popularity
-        self._fit(matrix)
-        return self
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet (no {', '.join(missing)}): "
+                "call fit(interactions) first, or load a saved model"
+            )
 
-    def _fit(self, matrix: sp.csr_matrix) -> None:
-        raise NotImplementedError
-
-    def _score(self, user_rows: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _interaction_matrix(self) -> sp.csr_matrix:
-        shape = (len(self.user_ids_), len(self.item_ids_))
-        return sp.csr_matrix(
-            (self.seen_weights_, self.seen_indices_, self.seen_indptr_), shape=shape
-        )
+    def is_known_user(self, user_id: int) -> bool:
+        """Whether the model saw this user at fit time."""
+        self.check_is_fitted()
+        row = np.searchsorted(self.user_ids_, user_id)
+        return bool(row < len(self.user_ids_) and self.user_ids_[row] == user_id)
 
     def _item_rows(self, item_ids: np.ndarray | list[int]) -> np.ndarray:
         item_ids = np.asarray(item_ids, dtype=np.int64)
@@ -73,103 +133,81 @@ class Recommender(BaseEstimator):
             raise KeyError(f"unknown item ids {unknown[:10].tolist()}")
         return rows
 
-    def recommend(
-        self, user_ids: np.ndarray | list[int], k: int = 10, exclude_seen: bool = True
-    ) -> pd.DataFrame:
-        """Top-k items per user, best first; unknown users get popular items flagged `fallback`."""
-        if k <= 0:
-            raise ValueError(f"k must be a positive integer, got {k}")
-        user_ids = np.asarray(user_ids, dtype=np.int64)
-        rows = np.searchsorted(self.user_ids_, user_ids).clip(0, len(self.user_ids_) - 1)
-        known = self.user_ids_[rows] == user_ids
-        seen = self._interaction_matrix()
-        frames = []
-        for start in range(0, len(user_ids), self.batch_size):
-            batch = slice(start, start + self.batch_size)
-            frames.append(
-                self._recommend_batch(
-                    user_ids[batch], rows[batch], known[batch], seen, k, exclude_seen
-                )
-            )
-        if not frames:
-            return pd.DataFrame(
-                {
-                    c: pd.Series(dtype=t)
-                    for c, t in zip(
-                        RECOMMENDATION_COLUMNS,
-                        ["int64", "int64", "int64", "float64", "bool"],
-                        strict=True,
-                    )
-                }
-            )
-        return pd.concat(frames, ignore_index=True)
-
-    def _recommend_batch(
-        self,
-        user_ids: np.ndarray,
-        rows: np.ndarray,
-        known: np.ndarray,
-        seen: sp.csr_matrix,
-        k: int,
-        exclude_seen: bool,
-    ) -> pd.DataFrame:
-        n_items = len(self.item_ids_)
-        popularity = self._popularity_score()
-        scores = np.tile(popularity, (len(user_ids), 1))
-        if known.any():
-            scores[known] = self._score(rows[known])
-        if exclude_seen and known.any():
-            known_seen = seen[rows[known]].toarray() > 0
-            block = scores[known]
-            block[known_seen] = -np.inf
-            scores[known] = block
-        ranking = scores + 1e-9 * popularity  # equal scores: the more popular item first
-        k_eff = min(k, n_items)
-        top = np.argpartition(-ranking, k_eff - 1, axis=1)[:, :k_eff]
-        order = np.lexsort((top, -np.take_along_axis(ranking, top, axis=1)), axis=1)
-        top = np.take_along_axis(top, order, axis=1)
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        valid = np.isfinite(top_scores)
-        return pd.DataFrame(
-            {
-                "user_id": np.repeat(user_ids, k_eff)[valid.ravel()],
-                "item_id": self.item_ids_[top[valid]],
-                "rank": np.tile(np.arange(1, k_eff + 1), len(user_ids))[valid.ravel()],
-                "score": top_scores[valid],
-                "fallback": np.repeat(~known, k_eff)[valid.ravel()],
-            }
-        )
+    def _interaction_matrix(self) -> sp.csr_matrix:
+        shape = (len(self.user_ids_), len(self.item_ids_))
+        return sp.csr_matrix((self.seen_weights_, self.seen_indices_, self.seen_indptr_), shape)
 
     def _popularity_score(self) -> np.ndarray:
         return self.popularity_ / max(self.popularity_.max(), 1e-12)
 
-    def is_known_user(self, user_id: int) -> bool:
-        """Whether the model saw this user at fit time."""
-        row = np.searchsorted(self.user_ids_, user_id)
-        return bool(row < len(self.user_ids_) and self.user_ids_[row] == user_id)
 
-    @classmethod
-    def array_names(cls) -> tuple[str, ...]:
-        """Names of the fitted arrays that define a model of this class."""
-        shared = (
-            "user_ids_",
-            "item_ids_",
-            "seen_indptr_",
-            "seen_indices_",
-            "seen_weights_",
-            "popularity_",
-            "popular_items_",
-        )
-        return shared + cls.fitted_arrays
+class Recommender(FittedArrays, BaseEstimator):
+    """Base of every model; subclasses implement `_fit`, `_score` and `_similarity`."""
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """Every fitted array, by name: what a saved model holds besides its parameters."""
-        return {name: getattr(self, name) for name in self.array_names()}
+    algorithm: ClassVar[str] = ""
+    batch_size: ClassVar[int] = 1_024
 
-    @classmethod
-    def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self:
-        """Rebuild a fitted model from `get_params()` and `to_arrays()` output."""
-        model = cls(**params)
-        for name, value in arrays.items():
-            setattr(model, name, value)
-        return model
+    def _fit(self, matrix: sp.csr_matrix) -> None:
+        raise NotImplementedError  # learn from the users x items matrix
+
+    def _score(self, user_rows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError  # (len(user_rows), n_items) scores
+
+    def _similarity(self, item_rows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError  # (len(item_rows), n_items); -inf: not similar
+
+    def fit(self, interactions: pd.DataFrame) -> Self:
+        """Learn from interactions with columns user_id, item_id and (optionally) weight."""
+        self.user_ids_, self.item_ids_, matrix = interaction_matrix(interactions)
+        self.seen_indptr_, self.seen_indices_ = matrix.indptr, matrix.indices
+        self.seen_weights_ = matrix.data
+        self.popularity_ = np.asarray(matrix.sum(axis=0)).ravel()
+        self.popular_items_ = popularity_order(self.popularity_)
+        self._fit(matrix)
+        return self
+
+    def recommend(
+        self, user_ids: np.ndarray | list[int], k: int = 10, exclude_seen: bool = True
+    ) -> pd.DataFrame:
+        """Top-k items per user, best first; unknown users get popular items flagged `fallback`."""
+        self.check_is_fitted()
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        user_ids = np.asarray(user_ids, dtype=np.int64)
+        rows = np.searchsorted(self.user_ids_, user_ids).clip(0, len(self.user_ids_) - 1)
+        known = self.user_ids_[rows] == user_ids
+        frames = [pd.DataFrame(columns=list(RECOMMENDATION_COLUMNS))]
+        for start in range(0, len(user_ids), self.batch_size):
+            batch = slice(start, start + self.batch_size)
+            scores = np.tile(self._popularity_score(), (len(rows[batch]), 1))
+            scores[known[batch]] = self._score(rows[batch][known[batch]])
+            if exclude_seen:
+                seen = self._interaction_matrix()[rows[batch][known[batch]]]
+                block = scores[known[batch]]
+                block[seen.nonzero()] = -np.inf
+                scores[known[batch]] = block
+            columns, valid = top_k(scores, k, self.popular_items_)
+            best = np.take_along_axis(round_scores(scores), columns, axis=1)
+            lists = self.item_ids_[columns]
+            frames.append(recommendation_frame(user_ids[batch], lists, best, valid, ~known[batch]))
+        return pd.concat(frames, ignore_index=True).astype(RECOMMENDATION_COLUMNS)
+
+    def similar_items(
+        self, item_ids: np.ndarray | list[int], k: int = 10
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each item's k most similar other items, most similar first, and their scores.
+
+        Returns `(ids, scores)`, both of shape (len(item_ids), k); a list shorter than k is
+        padded with id -1 and score NaN. Unknown item ids raise KeyError naming them.
+        """
+        self.check_is_fitted()
+        rows = self._item_rows(item_ids)
+        similarity = round_scores(np.array(self._similarity(rows), dtype=np.float64, ndmin=2))
+        similarity[np.arange(len(rows)), rows] = -np.inf  # never the item itself
+        columns, valid = top_k(similarity, k, self.popular_items_)
+        best = np.take_along_axis(similarity, columns, axis=1)
+        ids = np.full((len(rows), k), -1, dtype=np.int64)
+        scores = np.full((len(rows), k), np.nan)
+        ids[:, : columns.shape[1]] = np.where(valid, self.item_ids_[columns], -1)
+        scores[:, : columns.shape[1]] = np.where(valid, best, np.nan)
+        return ids, scores

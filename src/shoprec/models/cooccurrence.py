@@ -149,13 +149,9 @@ class CooccurrenceRecommender(Recommender):
         strength = self._interaction_matrix()[user_rows]
         return (strength @ self._similarity_matrix()).toarray()
 
-    def similar_items(self, item_ids: np.ndarray | list[int], k: int = 10) -> np.ndarray:
-        """Each item's k most similar items, most similar first (-1 pads short lists)."""
-        similarity = self._similarity_matrix()
-        rows = self._item_rows(item_ids)
-        result = np.full((len(rows), k), -1, dtype=np.int64)
-        for i, row in enumerate(rows):
-            start, end = similarity.indptr[row], similarity.indptr[row + 1]
-            order = np.lexsort((similarity.indices[start:end], -similarity.data[start:end]))[:k]
-            result[i, : len(order)] = self.item_ids_[similarity.indices[start:end][order]]
-        return result
+    def _similarity(self, item_rows: np.ndarray) -> np.ndarray:
+        # Each item's kept neighbours; items that are not its neighbours are not similar (-inf).
+        neighbours = self._similarity_matrix()[item_rows].tocoo()
+        dense = np.full(neighbours.shape, -np.inf)
+        dense[neighbours.row, neighbours.col] = neighbours.data
+        return dense

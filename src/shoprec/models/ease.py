@@ -86,16 +86,7 @@ class EASERecommender(Recommender):
         design = self._design_matrix(self._interaction_matrix()[user_rows])
         return np.asarray(design @ self.item_weights_)
 
-    def similar_items(self, item_ids: np.ndarray | list[int], k: int = 10) -> np.ndarray:
-        """Each item's k items it predicts most strongly, strongest first (-1 pads short lists).
-
-        Only items with a positive weight count as similar; ties go to the lower item index.
-        """
-        rows = self._item_rows(item_ids)
-        result = np.full((len(rows), k), -1, dtype=np.int64)
-        for i, row in enumerate(rows):
-            weights = self.item_weights_[row]
-            candidates = np.flatnonzero(weights > 0)
-            order = np.lexsort((candidates, -weights[candidates]))[:k]
-            result[i, : len(order)] = self.item_ids_[candidates[order]]
-        return result
+    def _similarity(self, item_rows: np.ndarray) -> np.ndarray:
+        # The items an item predicts: only a positive weight counts as similar.
+        weights = self.item_weights_[item_rows]
+        return np.where(weights > 0, weights, -np.inf)

@@ -19,8 +19,6 @@ class PopularityRecommender(Recommender):
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         return np.tile(self._popularity_score(), (len(user_rows), 1))
 
-    def similar_items(self, item_ids: np.ndarray | list[int], k: int = 10) -> np.ndarray:
-        """The k most popular other items for each item (popularity knows no similarity)."""
-        ranked = self.item_ids_[self.popular_items_]
-        rows = self._item_rows(item_ids)
-        return np.array([ranked[ranked != self.item_ids_[row]][:k] for row in rows])
+    def _similarity(self, item_rows: np.ndarray) -> np.ndarray:
+        # Popularity knows no similarity: every item's "similar items" are the most popular.
+        return np.tile(self._popularity_score(), (len(item_rows), 1))

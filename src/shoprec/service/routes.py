@@ -118,7 +118,7 @@ def recommendations(served: Served, user_id: UserId, k: K = 10) -> Recommendatio
 def similar_items(served: Served, item_id: ItemId, k: K = 10) -> SimilarItems:
     """The k items most similar to an item; 404 for an item the model never saw."""
     try:
-        similar = served.model.similar_items([item_id], k=k)[0]
+        similar = served.model.similar_items([item_id], k=k)[0][0]
     except KeyError as error:
         raise HTTPException(
             status_code=404, detail=f"item_id {item_id} is not in the model's catalogue"

@@ -1,0 +1,69 @@
+"""Every setting shoprec reads from the environment, with its default: the one place that does.
+
+Read a fresh `Settings` with `get_settings()` whenever a value is needed, so a changed
+environment (a test's monkeypatch, a service's launcher) is always seen.
+"""
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shoprec.errors import ConfigurationError
+
+DEFAULT_PORTS = {"test": 8601, "staging": 8602, "production": 8603}
+
+
+class Settings(BaseSettings):
+    """shoprec's settings; each field is read from `SHOPREC_<FIELD>` unless it says otherwise."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOPREC_", extra="ignore", frozen=True)
+
+    project_dir: Path | None = Field(
+        None, description="the project root (default: nearest folder up holding pyproject.toml)"
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "shoprec", description="downloaded datasets and other caches"
+    )
+    movielens_dir: Path | None = Field(None, description="a folder holding MovieLens releases")
+    port_test: int = Field(DEFAULT_PORTS["test"], ge=1, le=65535)
+    port_staging: int = Field(DEFAULT_PORTS["staging"], ge=1, le=65535)
+    port_production: int = Field(DEFAULT_PORTS["production"], ge=1, le=65535)
+    tracking_uri: str | None = Field(
+        None,
+        validation_alias="MLFLOW_TRACKING_URI",
+        description="MLflow tracking store (default: the project's SQLite file)",
+    )
+    events_url: SecretStr | None = Field(
+        None, description="SQLAlchemy URL of the event store (default: SQLite under .shoprec/)"
+    )
+    api_key: SecretStr | None = Field(None, description="required by write endpoints when set")
+    spark_master: str = Field("local[*]", description="Spark master URL or sc:// endpoint")
+
+    @field_validator("project_dir", "cache_dir", "movielens_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    def port(self, environment: str) -> int:
+        """The port the named deployment environment listens on."""
+        return getattr(self, f"port_{environment}")
+
+
+def environment_variable(field: str) -> str:
+    """The environment variable a settings field is read from."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else f"SHOPREC_{field.upper()}"
+
+
+def get_settings() -> Settings:
+    """The settings as the environment gives them now; a malformed value names its variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            field = str(item["loc"][0]) if item["loc"] else "?"
+            variable = environment_variable(field) if field in Settings.model_fields else field
+            problems.append(f"{variable}={item.get('input')!r}: {item['msg']}")
+        raise ConfigurationError("; ".join(problems)) from None
