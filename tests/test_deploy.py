@@ -53,16 +53,16 @@ def make_run(
     outcomes = checks or {"beats_popularity": True}
     passed = all(outcomes.values())
     run_dir = project / "runs" / run_id
-    save_model(model, run_dir / "02_train" / "model", {"run_id": run_id})
+    save_model(model, run_dir / "03_train" / "model", {"run_id": run_id})
     record = {"run_id": run_id, "status": "succeeded", "evaluation_passed": passed}
     (run_dir / "run.json").write_text(json.dumps(record))
-    (run_dir / "03_evaluate").mkdir()
+    (run_dir / "04_evaluate").mkdir()
     evaluation = {
         "passed": passed,
         "checks": [{"check": name, "passed": ok} for name, ok in outcomes.items()],
         "metrics": {},
     }
-    (run_dir / "03_evaluate" / "evaluation.json").write_text(json.dumps(evaluation))
+    (run_dir / "04_evaluate" / "evaluation.json").write_text(json.dumps(evaluation))
     return run_dir
 
 
@@ -177,7 +177,7 @@ def test_run_not_in_the_registry_names_the_sync_command(
 
 
 def test_run_not_evaluated_is_refused(runs: Path, shoprec: Shoprec) -> None:
-    (runs / "run-a" / "03_evaluate" / "evaluation.json").unlink()
+    (runs / "run-a" / "04_evaluate" / "evaluation.json").unlink()
     result = shoprec("deploy", "--env", "test", "--run", "run-a")
     assert result.code == 1 and "not evaluated" in result.err
 

@@ -34,8 +34,8 @@ def execute(name: str, output_dir: Path, **parameters) -> nbformat.NotebookNode:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    output_dir = tmp_path_factory.mktemp("02_train")
-    execute("02_train.ipynb", output_dir)
+    output_dir = tmp_path_factory.mktemp("03_train")
+    execute("03_train.ipynb", output_dir)
     return output_dir
 
 
@@ -60,7 +60,7 @@ def test_train_writes_model_and_metrics(trained):
 
 
 def test_train_is_deterministic(trained, tmp_path):
-    execute("02_train.ipynb", tmp_path)
+    execute("03_train.ipynb", tmp_path)
     first = json.loads((trained / "metrics.json").read_text())
     second = json.loads((tmp_path / "metrics.json").read_text())
     assert second["metrics"] == first["metrics"]
@@ -69,7 +69,7 @@ def test_train_is_deterministic(trained, tmp_path):
 
 
 def test_evaluate_passes_candidate_against_baseline(trained, tmp_path):
-    execute("03_evaluate.ipynb", tmp_path, model_dir=str(trained / "model"))
+    execute("04_evaluate.ipynb", tmp_path, model_dir=str(trained / "model"))
     evaluation = json.loads((tmp_path / "evaluation.json").read_text())
     assert evaluation["passed"] is True
     metrics = evaluation["metrics"]
@@ -84,7 +84,7 @@ def test_evaluate_passes_candidate_against_baseline(trained, tmp_path):
 
 def test_evaluate_compares_with_production_and_fails_an_impossible_threshold(trained, tmp_path):
     execute(
-        "03_evaluate.ipynb",
+        "04_evaluate.ipynb",
         tmp_path,
         model_dir=str(trained / "model"),
         production_model_dir=str(trained / "model"),
@@ -97,7 +97,7 @@ def test_evaluate_compares_with_production_and_fails_an_impossible_threshold(tra
 
 
 def test_tune_chooses_on_validation_and_writes_every_point(tmp_path):
-    execute("04_tune.ipynb", tmp_path, algorithm="ease", search_space={"l2": [1.0, 100.0, 1000.0]})
+    execute("02_tune.ipynb", tmp_path, algorithm="ease", search_space={"l2": [1.0, 100.0, 1000.0]})
     tuning = json.loads((tmp_path / "tuning.json").read_text())
     assert tuning["algorithm"] == "ease" and tuning["metric"] == "ndcg@10"
     assert len(tuning["results"]) == 3
@@ -107,7 +107,7 @@ def test_tune_chooses_on_validation_and_writes_every_point(tmp_path):
 
 
 def test_train_accepts_the_tuned_hyperparameters(tmp_path):
-    execute("02_train.ipynb", tmp_path, algorithm="ease", hyperparameters={"l2": 123.0})
+    execute("03_train.ipynb", tmp_path, algorithm="ease", hyperparameters={"l2": 123.0})
     result = json.loads((tmp_path / "metrics.json").read_text())
     assert result["hyperparameters"]["l2"] == 123.0
     assert {"map", "map_at_k", "hit_rate", "mrr", "novelty"} <= set(result["metrics"])
@@ -123,32 +123,32 @@ def test_library_notebooks_run(name, tmp_path):
     ("name", "parameters", "message"),
     [
         (
-            "02_train.ipynb",
+            "03_train.ipynb",
             {"algorithm": "deep-magic"},
             "algorithm='deep-magic' is not allowed; expected one of ['popularity', 'cooc",
         ),
         (
-            "02_train.ipynb",
+            "03_train.ipynb",
             {"dataset": "nope"},
             "dataset='nope' is not allowed; expected one of ['synthetic', ",
         ),
-        ("02_train.ipynb", {"k": 0}, "parameter k=0 is not allowed; expected an integer > 0"),
-        ("02_train.ipynb", {"test_ratio": 1.5}, "parameter test_ratio=1.5 is not allowed"),
+        ("03_train.ipynb", {"k": 0}, "parameter k=0 is not allowed; expected an integer > 0"),
+        ("03_train.ipynb", {"test_ratio": 1.5}, "parameter test_ratio=1.5 is not allowed"),
         (
             "01_explore_data.ipynb",
             {"profile": "huge"},
             "profile='huge' is not allowed; expected one of ['smoke', 'def",
         ),
         (
-            "03_evaluate.ipynb",
+            "04_evaluate.ipynb",
             {"model_dir": "no/such/model"},
             "model_dir='no/such/model': path does not exist",
         ),
-        ("03_evaluate.ipynb", {"k": -2}, "parameter k=-2 is not allowed"),
-        ("02_train.ipynb", {"hyperparameters": {"l3": 1}}, "unknown names ['l3']"),
-        ("02_train.ipynb", {"dataset": "file"}, "dataset 'file' needs option(s) path"),
-        ("04_tune.ipynb", {"search_space": {"similarity": []}}, "expected a non-empty list"),
-        ("04_tune.ipynb", {"metric": "accuracy"}, "parameter metric='accuracy' is not allowed"),
+        ("04_evaluate.ipynb", {"k": -2}, "parameter k=-2 is not allowed"),
+        ("03_train.ipynb", {"hyperparameters": {"l3": 1}}, "unknown names ['l3']"),
+        ("03_train.ipynb", {"dataset": "file"}, "dataset 'file' needs option(s) path"),
+        ("02_tune.ipynb", {"search_space": {"similarity": []}}, "expected a non-empty list"),
+        ("02_tune.ipynb", {"metric": "accuracy"}, "parameter metric='accuracy' is not allowed"),
     ],
 )
 def test_bad_parameter_fails_in_the_first_cell_after_parameters(
@@ -167,14 +167,14 @@ def test_bad_parameter_fails_in_the_first_cell_after_parameters(
 
 def test_train_takes_hyperparameters_from_the_tuning_file(tmp_path):
     tune_dir, train_dir = tmp_path / "tune", tmp_path / "train"
-    execute("04_tune.ipynb", tune_dir, algorithm="cooccurrence")
+    execute("02_tune.ipynb", tune_dir, algorithm="cooccurrence")
     chosen = json.loads((tune_dir / "tuning.json").read_text())["chosen"]
-    execute("02_train.ipynb", train_dir, tuning_file=str(tune_dir / "tuning.json"))
+    execute("03_train.ipynb", train_dir, tuning_file=str(tune_dir / "tuning.json"))
     used = json.loads((train_dir / "metrics.json").read_text())["hyperparameters"]
     assert {name: used[name] for name in chosen} == chosen
     with pytest.raises(PapermillExecutionError, match="tunes 'cooccurrence', not algorithm='ease'"):
         execute(
-            "02_train.ipynb",
+            "03_train.ipynb",
             tmp_path / "bad",
             algorithm="ease",
             tuning_file=str(tune_dir / "tuning.json"),

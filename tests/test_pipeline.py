@@ -17,15 +17,15 @@ def test_pipeline_runs_every_notebook_into_a_new_run(shoprec, project):
     assert latest.resolve().name == record["run_id"]
     assert {p.name for p in (latest / "notebooks").iterdir()} == {
         "01_explore_data.ipynb",
-        "02_train.ipynb",
-        "03_evaluate.ipynb",
-        "04_tune.ipynb",
+        "03_train.ipynb",
+        "04_evaluate.ipynb",
+        "02_tune.ipynb",
     }
-    assert (latest / "02_train" / "model" / "model.json").is_file()
-    assert json.loads((latest / "03_evaluate" / "evaluation.json").read_text())["passed"]
+    assert (latest / "03_train" / "model" / "model.json").is_file()
+    assert json.loads((latest / "04_evaluate" / "evaluation.json").read_text())["passed"]
     assert (latest / "pipeline.log").stat().st_size > 0
-    assert record["parameters"]["03_evaluate"]["model_dir"].endswith("02_train/model")
-    assert record["parameters"]["02_train"]["algorithm"] == "cooccurrence"  # defaults resolved
+    assert record["parameters"]["04_evaluate"]["model_dir"].endswith("03_train/model")
+    assert record["parameters"]["03_train"]["algorithm"] == "cooccurrence"  # defaults resolved
     assert len(record["git_commit"] or "") in (0, 40) and "lock_sha256" in record
     assert record["python"] and record["platform"] and record["duration_s"] > 0
     assert set(record["data_fingerprint"]) == {"train", "test"}
@@ -40,13 +40,13 @@ def test_failing_cell_names_notebook_cell_and_error_and_keeps_the_partial_notebo
 ):
     result = shoprec("pipeline", "--profile", "smoke", "--quiet", "-p", "timing_repeats=0")
     assert result.returncode == 1
-    assert "notebook 02_train.ipynb failed in cell" in result.stderr
+    assert "notebook 03_train.ipynb failed in cell" in result.stderr
     assert "ParameterError: parameter timing_repeats=0 is not allowed" in result.stderr
     latest = project / "runs" / "latest"
     record = json.loads((latest / "run.json").read_text())
-    assert record["status"] == "failed" and record["failed_notebook"] == "02_train"
-    assert (latest / "notebooks" / "02_train.ipynb").is_file()
-    assert not (latest / "notebooks" / "03_evaluate.ipynb").exists()
+    assert record["status"] == "failed" and record["failed_notebook"] == "03_train"
+    assert (latest / "notebooks" / "03_train.ipynb").is_file()
+    assert not (latest / "notebooks" / "04_evaluate.ipynb").exists()
 
 
 @pytest.mark.parametrize(

@@ -42,20 +42,20 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path) 
 def make_run(project: Path, run_id: str, model: Recommender, passed: bool = True) -> Path:
     """A fake pipeline run: record, model artifact and evaluation."""
     run_dir = project / "runs" / run_id
-    save_model(model, run_dir / "02_train" / "model", {"run_id": run_id})
+    save_model(model, run_dir / "03_train" / "model", {"run_id": run_id})
     record = {
         "run_id": run_id,
         "status": "succeeded",
         "evaluation_passed": passed,
-        "parameters": {"02_train": {"algorithm": model.algorithm, "seed": 42, "k": 10}},
+        "parameters": {"03_train": {"algorithm": model.algorithm, "seed": 42, "k": 10}},
         "started_at": "2026-01-01T00:00:00+00:00",
         "finished_at": "2026-01-01T00:00:09+00:00",
     }
     (run_dir / "run.json").write_text(json.dumps(record))
-    (run_dir / "03_evaluate").mkdir()
+    (run_dir / "04_evaluate").mkdir()
     checks = [{"check": "beats_popularity", "passed": passed}]
     evaluation = {"passed": passed, "checks": checks, "metrics": {"candidate": {"ndcg": 0.25}}}
-    (run_dir / "03_evaluate" / "evaluation.json").write_text(json.dumps(evaluation))
+    (run_dir / "04_evaluate" / "evaluation.json").write_text(json.dumps(evaluation))
     return run_dir
 
 

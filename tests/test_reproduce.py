@@ -27,24 +27,24 @@ def test_reproduce_is_identical_and_a_changed_parameter_is_named(shoprec, projec
     assert lines[3] == f"reproduced: run {copy.name} is identical to run {original}"
     record = json.loads((copy / "run.json").read_text())
     assert record["reproduces"] == original and record["overrides"] == {}
-    assert record["parameters"]["02_train"]["algorithm"] == "popularity"  # from the record
+    assert record["parameters"]["03_train"]["algorithm"] == "popularity"  # from the record
     assert (copy / "tracking.json").is_file()
 
     changed = shoprec("reproduce", original, "--quiet", "-p", "k=5")
     assert changed.returncode == 1, changed.stderr
-    assert "  02_train.k: 10 -> 5" in changed.stdout.splitlines()
+    assert "  03_train.k: 10 -> 5" in changed.stdout.splitlines()
     verdict = changed.stdout.splitlines()[-1]
     assert verdict.startswith("NOT reproduced: run ")
-    assert " in parameters 02_train.k, 03_evaluate.k, 04_tune.k; metrics " in verdict
+    assert " in parameters 02_tune.k, 03_train.k, 04_evaluate.k; metrics " in verdict
 
     compared = shoprec("runs", "compare", original, "latest", "--html", str(project / "diff"))
     assert compared.returncode == 0, compared.stderr
     out = compared.stdout.splitlines()
     assert out[0] == f"run A {original} -> run B {(project / 'runs' / 'latest').resolve().name}"
-    assert "  02_train.k: 10 -> 5" in out
-    assert "notebook 02_train.ipynb: differences" in out
+    assert "  03_train.k: 10 -> 5" in out
+    assert "notebook 03_train.ipynb: differences" in out
     assert "k = 5" in compared.stdout  # nbdime's diff of the injected parameters
-    assert (project / "diff" / "02_train" / "index.html").is_file()
+    assert (project / "diff" / "03_train" / "index.html").is_file()
 
 
 def test_reproduce_refuses_what_it_cannot_rerun(

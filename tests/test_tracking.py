@@ -55,7 +55,7 @@ def test_untracked_run_keeps_its_outputs_and_syncs_later(
     data = parent.data
     assert parent.info.status == "FINISHED"
     assert data.params["algorithm"] == "cooccurrence" and data.params["profile"] == "smoke"
-    assert data.params["02_train.output_dir"].endswith("02_train")  # notebooks disagree: qualified
+    assert data.params["03_train.output_dir"].endswith("03_train")  # notebooks disagree: qualified
     assert data.metrics["evaluation.passed"] == 1.0 and 0 < data.metrics["test.ndcg"] <= 1
     assert "evaluation.candidate.ndcg" in data.metrics and "data.n_users" in data.metrics
     tags = data.tags
@@ -69,14 +69,14 @@ def test_untracked_run_keeps_its_outputs_and_syncs_later(
         assert tags.get(f"shoprec.{field}") == logged
     assert {"shoprec.python", "shoprec.platform", "shoprec.duration_s"} <= set(tags)
     seeds = {nb: p["seed"] for nb, p in record["parameters"].items() if "seed" in p}
-    assert json.loads(tags["shoprec.seeds"]) == seeds and "02_train" in seeds
+    assert json.loads(tags["shoprec.seeds"]) == seeds and "03_train" in seeds
     artifacts = {item.path for item in mlflow_client.list_artifacts(parent.info.run_id)}
-    assert {"notebooks", "02_train", "03_evaluate", "run.json", "pipeline.log"} <= artifacts
+    assert {"notebooks", "03_train", "04_evaluate", "run.json", "pipeline.log"} <= artifacts
     children = mlflow_client.search_runs(
         [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
     )
     assert sorted(child.data.tags["shoprec.notebook"] for child in children) == [
-        "01_explore_data", "02_train", "03_evaluate", "04_tune",
+        "01_explore_data", "02_tune", "03_train", "04_evaluate",
     ]  # fmt: skip
     assert {child.data.params.get("seed") for child in children} >= {"42"}
 

@@ -21,7 +21,7 @@ from shoprec.datasets import DATASETS, PROFILES
 from shoprec.runs import MODEL_SUBDIR, RUN_RECORD, project_dir, runs_dir
 from shoprec.tracking import provenance
 
-PIPELINE_NOTEBOOKS = ("01_explore_data", "04_tune", "02_train", "03_evaluate")
+PIPELINE_NOTEBOOKS = ("01_explore_data", "02_tune", "03_train", "04_evaluate")
 # Parameters the pipeline sets to paths inside the run directory.
 RUN_PATH_PARAMETERS = ("output_dir", "model_dir", "tuning_file")
 EXIT_NOT_TRACKED = 3
@@ -110,10 +110,10 @@ def plan_parameters(
             key: value for key, value in {**common, **run.overrides}.items() if key in defaults
         }
         plan[name] = {**defaults, **fixed, **given, "output_dir": str(run.directory / name)}
-    plan["02_train"]["tuning_file"] = str(run.directory / "04_tune" / "tuning.json")
-    plan["03_evaluate"]["model_dir"] = str(run.directory / "02_train" / "model")
+    plan["03_train"]["tuning_file"] = str(run.directory / "02_tune" / "tuning.json")
+    plan["04_evaluate"]["model_dir"] = str(run.directory / "03_train" / "model")
     if production_model is not None:
-        plan["03_evaluate"]["production_model_dir"] = str(production_model)
+        plan["04_evaluate"]["production_model_dir"] = str(production_model)
     return plan
 
 
@@ -196,7 +196,7 @@ def run_pipeline(
         record["status"] = "succeeded"
         record["data_fingerprint"] = _data_fingerprint(run)
         record["evaluation_passed"] = json.loads(
-            (run.directory / "03_evaluate" / "evaluation.json").read_text()
+            (run.directory / "04_evaluate" / "evaluation.json").read_text()
         )["passed"]
         return record
     finally:
@@ -239,7 +239,7 @@ def _command(args: argparse.Namespace) -> int:
         print(f"shoprec pipeline: {error}", file=sys.stderr)
         return 1
     verdict = "passed" if record["evaluation_passed"] else "did NOT pass"
-    print(f"run {run_id} succeeded; evaluation {verdict} (see {run.directory / '03_evaluate'})")
+    print(f"run {run_id} succeeded; evaluation {verdict} (see {run.directory / '04_evaluate'})")
     return 0 if tracked else EXIT_NOT_TRACKED
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 RUN_RECORD = "run.json"
-MODEL_SUBDIR = Path("02_train") / "model"
-EVALUATION_FILE = Path("03_evaluate") / "evaluation.json"
+MODEL_SUBDIR = Path("03_train") / "model"
+EVALUATION_FILE = Path("04_evaluate") / "evaluation.json"
 
 
 class RunError(LookupError):

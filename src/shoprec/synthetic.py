@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from shoprec.ranking import round_scores, top_k
+
 CATEGORIES = (
     "Electronics", "Books", "Home", "Garden", "Toys", "Sports",
     "Beauty", "Fashion", "Grocery", "Music", "Pets", "Office",
@@ -47,8 +49,8 @@ class ShopData:
     tastes: ShopTastes
 
     def true_top_items(self, user_ids: np.ndarray, k: int) -> np.ndarray:
-        """The k items each user truly prefers most, as an array of shape (len(user_ids), k)."""
-        return np.argsort(-self.tastes.scores(user_ids), axis=1, kind="stable")[:, :k]
+        """The k items each user truly prefers most, shape (len(user_ids), k); ties: lower id."""
+        return top_k(self.tastes.scores(user_ids), k)[0]
 
 
 def _item_catalogue(rng: np.random.Generator, n_items: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -177,14 +179,14 @@ def oracle_recommendations(
         scores = shop.tastes.scores(block)
         for row, user in enumerate(block):
             scores[row, seen.get(user, [])] = -np.inf
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        top, _ = top_k(scores, k)  # ties: the lower item id first
         frames.append(
             pd.DataFrame(
                 {
                     "user_id": np.repeat(block, k),
                     "item_id": top.ravel(),
                     "rank": np.tile(np.arange(1, k + 1), len(block)),
-                    "score": np.take_along_axis(scores, top, axis=1).ravel(),
+                    "score": np.take_along_axis(round_scores(scores), top, axis=1).ravel(),
                 }
             )
         )

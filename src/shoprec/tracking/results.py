@@ -10,16 +10,16 @@ from shoprec.runs import read_run
 
 RESULT_FILES = {
     "01_explore_data": Path("01_explore_data") / "summary.json",
-    "04_tune": Path("04_tune") / "tuning.json",
-    "02_train": Path("02_train") / "metrics.json",
-    "03_evaluate": Path("03_evaluate") / "evaluation.json",
+    "02_tune": Path("02_tune") / "tuning.json",
+    "03_train": Path("03_train") / "metrics.json",
+    "04_evaluate": Path("04_evaluate") / "evaluation.json",
 }
 # The parts of each result file that are metrics in MLflow, and the prefix they get there.
 METRIC_SECTIONS = {
     "01_explore_data": ((), "data"),
-    "04_tune": (("chosen",), "tuned"),
-    "02_train": (("metrics",), "test"),
-    "03_evaluate": (("metrics",), "evaluation"),
+    "02_tune": (("chosen",), "tuned"),
+    "03_train": (("metrics",), "test"),
+    "04_evaluate": (("metrics",), "evaluation"),
 }
 # Sections of result files that measure the machine, not the model: never compared.
 VOLATILE_SECTIONS = frozenset({"timings"})
@@ -90,7 +90,7 @@ def metrics(run_dir: Path, notebook: str | None = None) -> dict[str, float]:
         if (notebook and notebook != name) or not path.is_file():
             continue
         content = json.loads(path.read_text())
-        if name == "03_evaluate":
+        if name == "04_evaluate":
             out[f"{prefix}.passed"] = float(bool(content.get("passed")))
         for key in section:
             content = content.get(key, {})
