@@ -445,3 +445,12 @@ def test_sum_by_user_item_sums_weights_and_keeps_the_latest_time():
         "weight": [3.0, 4.0],
         "timestamp": [9, 1],
     }
+
+
+def test_sum_by_user_item_keeps_the_source_order_of_pairs():
+    """The stratified split draws one key per row in this order, as Recommenders does."""
+    rows = pd.DataFrame(
+        {"user_id": [7, 2, 7, 2], "item_id": [1, 9, 1, 3], "weight": 1.0, "timestamp": 0}
+    )
+    summed = sum_by_user_item(rows)
+    assert list(zip(summed["user_id"], summed["item_id"], strict=True)) == [(7, 1), (2, 9), (2, 3)]

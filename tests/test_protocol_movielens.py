@@ -56,3 +56,16 @@ def test_train_share_form_gives_the_same_rows(ratings):
     expected_train, expected_test = split_interactions(ratings, 0.25, method="stratified", seed=42)
     assert train.equals(expected_train) and test.equals(expected_test)
     assert pairs_sha256(test) == TEST_PAIRS_SHA256
+
+
+def test_pipeline_evaluates_on_recommenders_exact_split(shoprec, project):
+    """End to end: the audit file `04_evaluate` writes holds exactly Recommenders' test part."""
+    result = shoprec(
+        "pipeline", "--dataset", "movielens-100k", "--quiet",
+        "-p", "algorithm=popularity", "-p", "split_method=stratified", "-p", "test_ratio=0.25",
+        SHOPREC_MOVIELENS_DIR=str(ML_100K.parents[1]),
+    )  # fmt: skip
+    assert result.returncode in (0, 3), result.stderr  # 3: evaluated, but not registered
+    audit = pd.read_csv(project / "runs" / "latest" / "04_evaluate" / "test_interactions.csv")
+    assert len(audit) == TEST_ROWS
+    assert pairs_sha256(audit) == TEST_PAIRS_SHA256

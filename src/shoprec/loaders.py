@@ -368,8 +368,12 @@ def sample_users(rows: pd.DataFrame, n_users: int, seed: int) -> pd.DataFrame:
 
 
 def sum_by_user_item(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per (user, item): summed weight and the latest timestamp."""
-    return rows.groupby(["user_id", "item_id"], as_index=False, sort=True).agg(
+    """One row per (user, item): summed weight and the latest timestamp.
+
+    Pairs keep the order of their first row in `rows` (the source's order), which the
+    `stratified` split depends on: with it, MovieLens splits exactly as Recommenders' tables do.
+    """
+    return rows.groupby(["user_id", "item_id"], as_index=False, sort=False).agg(
         weight=("weight", "sum"), timestamp=("timestamp", "max")
     )
 
