@@ -17,7 +17,7 @@ setup: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
 	@if [ ! -x $(ENV_BIN)/python ]; then $(PYTHON) -m venv .venv; fi
 	$(ENV_BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(ENV_BIN)/python -m uv pip sync --quiet --python $(ENV_BIN)/python requirements.lock
+	$(ENV_BIN)/python -m uv pip sync --quiet --compile-bytecode --python $(ENV_BIN)/python requirements.lock
 	$(ENV_BIN)/python -m uv pip install --quiet --python $(ENV_BIN)/python --no-deps -e .
 	@if [ -d .git ]; then \
 	  $(ENV_BIN)/nbdime config-git --enable >/dev/null && \

@@ -1,6 +1,5 @@
 """Deployments: promotion gates, registry aliases and history, and real local services."""
 
-import argparse
 import json
 import shutil
 import socket
@@ -15,7 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shoprec.artifact import ARRAYS_FILE, save_model
-from shoprec.deploy import register, services, state
+from shoprec.cli import main
+from shoprec.deploy import services, state
 from shoprec.deploy.environments import ENVIRONMENTS, Environment, get_environment
 from shoprec.deploy.errors import DeployError, ServiceError
 from shoprec.deploy.gates import failed_checks, smoke_test
@@ -103,13 +103,10 @@ def runs(project: Path, cooccurrence_model: Recommender) -> Path:
 @pytest.fixture
 def shoprec(capsys: pytest.CaptureFixture[str]) -> Shoprec:
     """Run a deploy subcommand in-process; its exit code, stdout and stderr."""
-    parser = argparse.ArgumentParser(prog="shoprec")
-    register(parser.add_subparsers(required=True))
 
     def run(*argv: str) -> Result:
         capsys.readouterr()
-        args = parser.parse_args(argv)
-        code = args.func(args)
+        code = main(list(argv))
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 
@@ -117,12 +114,9 @@ def shoprec(capsys: pytest.CaptureFixture[str]) -> Shoprec:
 
 
 DEPLOY_CLI = """
-import argparse, sys
-from shoprec.deploy import register
-parser = argparse.ArgumentParser(prog="shoprec")
-register(parser.add_subparsers(required=True))
-args = parser.parse_args(sys.argv[1:])
-sys.exit(args.func(args))
+import sys
+from shoprec.cli import main
+sys.exit(main(sys.argv[1:]))
 """
 
 

@@ -1,6 +1,5 @@
 """Tests for the notebook exporter: generated text, writing, checking and its errors."""
 
-import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from shoprec.cli import main as cli_main
 from shoprec.devtools.extract import (
     Chunk,
     ExportError,
@@ -16,9 +16,12 @@ from shoprec.devtools.extract import (
     check,
     collect_exports,
     extract,
-    main,
-    register,
 )
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["extract", *argv])
+
 
 HEADER = "# Generated from notebooks/lib/metrics.ipynb: edit the notebook, not this file."
 METRICS = Path("src/shoprec/metrics.py")
@@ -292,18 +295,8 @@ def test_main_reports_export_errors(repo: Path, capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().err.startswith("error: notebooks/bad.ipynb: cell 1: bad tag")
 
 
-def test_registered_subcommand_runs(repo: Path, metrics_notebook: Path) -> None:
-    parser = argparse.ArgumentParser(prog="shoprec")
-    register(parser.add_subparsers(dest="command", required=True))
-
-    args = parser.parse_args(["extract", "--root", str(repo)])
-    assert args.func(args) == 0
-    args = parser.parse_args(["extract", "--check", "--root", str(repo)])
-    assert args.func(args) == 0
-
-
-def test_runs_as_a_module_from_the_repo_root(repo: Path, metrics_notebook: Path) -> None:
-    command = [sys.executable, "-m", "shoprec.devtools.extract", "--check"]
+def test_runs_from_the_repo_root(repo: Path, metrics_notebook: Path) -> None:
+    command = [sys.executable, "-m", "shoprec.cli", "extract", "--check"]
 
     result = subprocess.run(command, cwd=repo, capture_output=True, text=True, check=False)
 

@@ -1,7 +1,6 @@
 """Notebook diffs: nbdime's text diff, the static diff page (rendered in headless Chromium) and
 the `nbdiff` subcommand, on small notebooks built in tmp_path."""
 
-import argparse
 import html
 import os
 import re
@@ -13,7 +12,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from shoprec.devtools.nbdiff_html import changed_notebooks, register, text_diff, write_diff_page
+from shoprec.cli import main
+from shoprec.devtools.nbdiff_html import changed_notebooks, text_diff, write_diff_page
 
 
 def make_notebook(size: int) -> nbformat.NotebookNode:
@@ -33,10 +33,7 @@ def make_notebook(size: int) -> nbformat.NotebookNode:
 
 def run_nbdiff(*argv: str) -> int:
     """Run `shoprec nbdiff ARGV` through a parser built the way the project's CLI builds it."""
-    parser = argparse.ArgumentParser(prog="shoprec")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["nbdiff", *argv])
-    return args.func(args)
+    return main(["nbdiff", *argv])
 
 
 def test_text_diff_shows_changed_source_line_and_output():

@@ -1,6 +1,5 @@
 """Tests for the notebook linter: each rule passes clean notebooks and names the faulty cell."""
 
-import argparse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -8,7 +7,13 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from shoprec.devtools.nblint import lint_notebook, main, register
+from shoprec.cli import main as cli_main
+from shoprec.devtools.nblint import lint_notebook
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["nblint", *argv])
+
 
 Write = Callable[..., Path]
 PNG_WITH_PATH = "iVBORw0KGgo/home/alice/AKIAIOSFODNN7EXAMPLE/tmp/x=="
@@ -278,9 +283,4 @@ def test_main_passes_clean_files_and_rejects_missing_ones(
 
 def test_registered_subcommand_runs(write: Write) -> None:
     good = write(clean_cells())
-    parser = argparse.ArgumentParser(prog="shoprec")
-    register(parser.add_subparsers(dest="command", required=True))
-
-    args = parser.parse_args(["nblint", str(good), "--max-output-bytes", "100"])
-
-    assert args.func(args) == 1
+    assert main([str(good), "--max-output-bytes", "100"]) == 1

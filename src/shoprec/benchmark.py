@@ -10,6 +10,7 @@ from typing import Any
 
 import papermill
 
+from shoprec.params import check_choice
 from shoprec.runs import project_dir, runs_dir
 
 ALGORITHMS = ("popularity", "cooccurrence", "ease", "als")
@@ -231,22 +232,17 @@ def run_benchmark(
     return check_targets(rows) if "movielens-100k" in datasets else []
 
 
-def _command(args: argparse.Namespace) -> int:
+def benchmark_command(args: argparse.Namespace) -> int:
+    """`shoprec benchmark`: run every model, write docs/benchmarks.*; exit 1 on a missed target."""
+    algorithms = args.algorithm or list(ALGORITHMS)
+    for dataset in args.dataset:
+        check_choice("dataset", dataset, sorted(PROTOCOLS))
+    for algorithm in algorithms:
+        check_choice("algorithm", algorithm, list(ALGORITHMS))
     missed = run_benchmark(
-        args.dataset, args.algorithm, scale=args.scale, docs_dir=project_dir() / "docs"
+        args.dataset, algorithms, scale=args.scale, docs_dir=project_dir() / "docs"
     )
     for line in missed:
         print(f"target missed: {line}", file=sys.stderr)
     print("all targets met" if not missed else f"{len(missed)} target(s) missed")
     return 1 if missed else 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `shoprec benchmark` to the command line."""
-    parser = subparsers.add_parser("benchmark", help="tune, train and evaluate every model")
-    parser.add_argument(
-        "--dataset", nargs="+", choices=sorted(PROTOCOLS), default=["movielens-100k", "synthetic"]
-    )
-    parser.add_argument("--algorithm", nargs="+", choices=ALGORITHMS, default=list(ALGORITHMS))
-    parser.add_argument("--scale", action="store_true", help="also the 10-million-event shop")
-    parser.set_defaults(func=_command)

@@ -1,19 +1,29 @@
 """Checks for notebook parameters: a bad value fails at once, naming the parameter."""
 
+import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
+from shoprec.errors import UsageError
 
-class ParameterError(ValueError):
-    """A notebook parameter with a value outside what the notebook accepts."""
+
+class ParameterError(UsageError):
+    """A parameter with a value outside what the notebook or command accepts."""
+
+
+def closest(word: str, known: Iterable[str]) -> str:
+    """`; did you mean 'x'?` for the known name closest to `word`, or "" if none is close."""
+    match = difflib.get_close_matches(word, [str(name) for name in known], n=1, cutoff=0.6)
+    return f"; did you mean {match[0]!r}?" if match else ""
 
 
 def check_choice(name: str, value: object, allowed: Iterable[object]) -> None:
-    """Fail unless `value` is one of `allowed`."""
+    """Fail unless `value` is one of `allowed`, suggesting the closest allowed value."""
     allowed = list(allowed)
     if value not in allowed:
+        hint = closest(value, map(str, allowed)) if isinstance(value, str) else ""
         raise ParameterError(
-            f"parameter {name}={value!r} is not allowed; expected one of {allowed}"
+            f"parameter {name}={value!r} is not allowed; expected one of {allowed}{hint}"
         )
 
 

@@ -18,6 +18,8 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from shoprec.datasets import DATASETS, PROFILES
+from shoprec.errors import ShoprecError
+from shoprec.params import check_choice, closest
 from shoprec.runs import MODEL_SUBDIR, RUN_RECORD, project_dir, runs_dir
 from shoprec.tracking import provenance
 
@@ -29,7 +31,7 @@ NOTEBOOKS_DIR = Path("notebooks")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
-class PipelineError(RuntimeError):
+class PipelineError(ShoprecError):
     """A pipeline run that could not start or whose notebook failed."""
 
 
@@ -93,12 +95,17 @@ def plan_parameters(
     declared = {
         name: notebook_parameters(notebooks_dir / f"{name}.ipynb") for name in PIPELINE_NOTEBOOKS
     }
-    unknown = set(run.overrides) - set().union(*declared.values())
-    if unknown:
-        known = sorted(set().union(*declared.values()) - {"output_dir"})
-        raise PipelineError(
-            f"-p {sorted(unknown)}: no notebook has such a parameter; known: {known}"
-        )
+    known = set().union(*declared.values()) - set(RUN_PATH_PARAMETERS)
+    for name in sorted(run.overrides):
+        if name in RUN_PATH_PARAMETERS:
+            raise PipelineError(
+                f"-p {name}: the pipeline sets {name} to a path inside the run; it cannot be given"
+            )
+        if name not in known:
+            raise PipelineError(
+                f"-p {name}: no notebook has such a parameter{closest(name, known)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
     plan = {}
     for name, defaults in declared.items():
         fixed = {
@@ -228,9 +235,17 @@ def execute(
     return record, log_or_explain(run.directory) is not None
 
 
-def _command(args: argparse.Namespace) -> int:
+def pipeline_command(args: argparse.Namespace) -> int:
+    """`shoprec pipeline`: run the notebooks into a new run, track it, print the outcome."""
+    check_choice("--profile", args.profile, sorted(PROFILES))
+    check_choice("--dataset", args.dataset, DATASETS)
     try:
         overrides = parse_overrides(args.parameter)
+        plan_parameters(
+            PipelineRun("check", Path("check"), args.profile, args.dataset, overrides),
+            project_dir() / NOTEBOOKS_DIR,
+            None,
+        )  # unknown or pipeline-owned names are refused before anything runs
         run_id = new_run_id()
         run = PipelineRun(run_id, runs_dir() / run_id, args.profile, args.dataset, overrides)
         print(f"run {run_id}: profile={args.profile} dataset={args.dataset} -> {run.directory}")
@@ -261,18 +276,3 @@ def current_production_model() -> ProductionModel | None:
             file=sys.stderr,
         )
         return None
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `shoprec pipeline` to the command line."""
-    parser = subparsers.add_parser(
-        "pipeline", help="run the notebooks in order into runs/<run-id>/"
-    )
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
-    parser.add_argument("--dataset", choices=DATASETS, default="synthetic")
-    parser.add_argument(
-        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
-        help="override a notebook parameter (repeatable); values are parsed as JSON when possible",
-    )  # fmt: skip
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.set_defaults(func=_command)

@@ -1,6 +1,7 @@
 """The `deploy`, `rollback`, `status`, `history`, `stop` and `start` commands."""
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable
 
@@ -13,8 +14,12 @@ from shoprec.tracking.store import TrackingError, describe
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _reporting_errors(command: str, handler: Handler) -> Handler:
+def _reporting_errors(handler: Handler) -> Handler:
+    """The handler, with registry and tracking failures reported as one line and exit 1."""
+
+    @functools.wraps(handler)
     def run(args: argparse.Namespace) -> int:
+        command = args.command_name
         try:
             return handler(args)
         except DeployError as error:
@@ -38,6 +43,7 @@ def _selected(args: argparse.Namespace) -> list[str]:
     return [args.env] if args.env else list(ENVIRONMENTS)
 
 
+@_reporting_errors
 def deploy_command(args: argparse.Namespace) -> int:
     """Deploy a run to an environment, if the promotion gates allow it."""
     deployment = deployer.deploy(args.env, args.run, approved=args.approve)
@@ -48,6 +54,7 @@ def deploy_command(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reporting_errors
 def rollback_command(args: argparse.Namespace) -> int:
     """Serve the version the environment served before its current one."""
     deployment, replaced = deployer.rollback(args.env)
@@ -69,6 +76,7 @@ def _seconds(timestamp: str | None) -> str:
     return timestamp.partition(".")[0] + "Z" if timestamp else "-"
 
 
+@_reporting_errors
 def status_command(args: argparse.Namespace) -> int:
     """Print each environment's URL, version and run served, since when, and whether it is up."""
     current = state.current()
@@ -91,6 +99,7 @@ def status_command(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reporting_errors
 def history_command(args: argparse.Namespace) -> int:
     """Print every deployment and rollback, oldest first."""
     rows = [("AT", "ENVIRONMENT", "VERSION", "RUN", "ACTION")]
@@ -105,6 +114,7 @@ def history_command(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reporting_errors
 def stop_command(args: argparse.Namespace) -> int:
     """Stop the local service of one or every environment."""
     for name in _selected(args):
@@ -113,6 +123,7 @@ def stop_command(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reporting_errors
 def start_command(args: argparse.Namespace) -> int:
     """Start services for the runs the stored state says each environment serves."""
     current = state.current()
@@ -130,38 +141,3 @@ def start_command(args: argparse.Namespace) -> int:
         started = f"started (pid {pid})" if pid else "already running"
         print(f"{name}: {started}, serving version {deployment.version} (run {deployment.run_id})")
     return max((error.exit_code for error in failures), default=0)
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `deploy`, `status`, `stop` and `start` subcommands."""
-    envs = list(ENVIRONMENTS)
-    parser = subparsers.add_parser(
-        "deploy",
-        help="serve a run in an environment",
-        description="Serve a run in test, staging or production, if the promotion gates allow.",
-    )
-    parser.add_argument("--env", required=True, choices=envs)
-    parser.add_argument("--run", required=True, metavar="RUN_ID", help="run id or 'latest'")
-    parser.add_argument("--approve", action="store_true", help="approve a production deploy")
-    parser.set_defaults(func=_reporting_errors("deploy", deploy_command))
-
-    parser = subparsers.add_parser(
-        "rollback", help="serve the version an environment served before its current one"
-    )
-    parser.add_argument("--env", required=True, choices=envs)
-    parser.set_defaults(func=_reporting_errors("rollback", rollback_command))
-
-    parser = subparsers.add_parser("status", help="show what each environment serves")
-    parser.set_defaults(func=_reporting_errors("status", status_command))
-
-    parser = subparsers.add_parser("history", help="list deployments and rollbacks, oldest first")
-    parser.add_argument("--env", choices=envs, help="only this environment (default: all)")
-    parser.set_defaults(func=_reporting_errors("history", history_command))
-
-    parser = subparsers.add_parser("stop", help="stop local services")
-    parser.add_argument("--env", choices=envs, help="only this environment (default: all)")
-    parser.set_defaults(func=_reporting_errors("stop", stop_command))
-
-    parser = subparsers.add_parser("start", help="start services from the stored state")
-    parser.add_argument("--env", choices=envs, help="only this environment (default: all)")
-    parser.set_defaults(func=_reporting_errors("start", start_command))

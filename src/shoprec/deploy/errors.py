@@ -1,7 +1,9 @@
 """Why a deploy command stopped, and the exit code each reason maps to."""
 
+from shoprec.errors import ShoprecError
 
-class DeployError(Exception):
+
+class DeployError(ShoprecError):
     """A deploy command that cannot go ahead; `exit_code` says why (2: bad input)."""
 
     exit_code = 2

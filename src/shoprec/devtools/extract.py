@@ -11,14 +11,12 @@ import bisect
 import difflib
 import keyword
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 from nbformat import reader
-
-from shoprec.devtools.command import add_subcommand, run_standalone
 
 EXPORT_PREFIX = "export:"
 NOTEBOOKS_DIR = Path("notebooks")
@@ -176,45 +174,8 @@ def check(repo_root: Path) -> list[str]:
     return problems
 
 
-def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Add the `extract` subcommand to the project's command line."""
-    add_subcommand(
-        subparsers,
-        "extract",
-        help="write modules from notebook cells tagged export:<module>",
-        description=__doc__,
-        add_arguments=_add_arguments,
-        run=_run,
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the exporter from the command line; return the exit code."""
-    return run_standalone(
-        "python -m shoprec.devtools.extract",
-        argv,
-        description=__doc__,
-        add_arguments=_add_arguments,
-        run=_run,
-    )
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="write nothing; list modules that do not match the notebooks and exit 1 if any",
-    )
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=Path("."),
-        metavar="DIR",
-        help="repository root holding notebooks/ and src/shoprec/ (default: .)",
-    )
-
-
-def _run(args: argparse.Namespace) -> int:
+def extract_command(args: argparse.Namespace) -> int:
+    """`shoprec extract [--check]`: write the generated modules, or report how they differ."""
     try:
         if args.check:
             problems = check(args.root)
@@ -341,7 +302,3 @@ def _describe_difference(path: Path, generated: GeneratedModule, actual: str) ->
         f"{prefix}: {what}; edit cell {chunk.cell_number} (tagged {generated.tag}) "
         f"of {notebook} and run make extract"
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -120,24 +120,6 @@ def changed_notebooks(base_ref: str, repo: Path) -> list[str]:
     return out.splitlines()
 
 
-def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Add the `nbdiff` subcommand to the project's command line."""
-    parser = subparsers.add_parser(
-        "nbdiff",
-        help="diff two notebooks, or every notebook changed since a git ref, with nbdime",
-        description="Print nbdime's diff of BASE.ipynb and REMOTE.ipynb (--html: also write a "
-        "page rendering it), or, with --git-base, of every notebook changed on HEAD since it "
-        "forked from REF, as a markdown summary and one page per notebook.",
-    )
-    parser.add_argument("base", nargs="?", metavar="BASE.ipynb")
-    parser.add_argument("remote", nargs="?", metavar="REMOTE.ipynb")
-    parser.add_argument("--html", type=Path, metavar="OUT_DIR", help="write the diff page here")
-    parser.add_argument("--git-base", metavar="REF", help="diff the notebooks changed since REF")
-    parser.add_argument("--summary", type=Path, metavar="FILE", help="append markdown to FILE")
-    parser.add_argument("--html-dir", type=Path, metavar="DIR", help="write one page per notebook")
-    parser.set_defaults(func=_run)
-
-
 def _pretty(base: nbformat.NotebookNode, diff: list) -> str:
     out = io.StringIO()
     config = PrettyPrintConfig(out=out, use_git=False, use_diff=False, use_color=False)
@@ -145,7 +127,8 @@ def _pretty(base: nbformat.NotebookNode, diff: list) -> str:
     return out.getvalue()
 
 
-def _run(args: argparse.Namespace) -> int:
+def nbdiff_command(args: argparse.Namespace) -> int:
+    """`shoprec nbdiff`: the diff of two notebooks, or of every notebook changed since a ref."""
     try:
         if args.git_base is not None:
             if args.base or args.remote or args.html:

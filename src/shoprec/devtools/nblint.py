@@ -10,13 +10,12 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
 
 from nbformat import NotebookNode
 
-from shoprec.devtools.command import add_subcommand, run_standalone
 from shoprec.devtools.extract import NotebookReadError, find_notebooks, read_notebook
 
 PARAMETERS_TAG = "parameters"
@@ -69,55 +68,10 @@ def lint_notebook(
     return [f"{path}: {problem}" for problem in problems]
 
 
-def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Add the `nblint` subcommand to the project's command line."""
-    add_subcommand(
-        subparsers,
-        "nblint",
-        help="lint notebooks: parameters cell, top-to-bottom run, clean and small outputs",
-        description=__doc__,
-        add_arguments=_add_arguments,
-        run=_run,
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Lint notebooks from the command line; return the exit code."""
-    return run_standalone(
-        "python -m shoprec.devtools.nblint",
-        argv,
-        description=__doc__,
-        add_arguments=_add_arguments,
-        run=_run,
-    )
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "paths",
-        nargs="*",
-        type=Path,
-        default=[Path("notebooks")],
-        metavar="PATH",
-        help="notebooks, or directories to search for them (default: notebooks)",
-    )
-    parser.add_argument(
-        "--max-output-bytes",
-        type=int,
-        default=MAX_OUTPUT_BYTES,
-        metavar="N",
-        help=f"limit on all outputs of a notebook (default: {MAX_OUTPUT_BYTES})",
-    )
-    parser.add_argument(
-        "--max-single-output-bytes",
-        type=int,
-        default=MAX_SINGLE_OUTPUT_BYTES,
-        metavar="N",
-        help=f"limit on any one output (default: {MAX_SINGLE_OUTPUT_BYTES})",
-    )
-
-
-def _run(args: argparse.Namespace) -> int:
+def nblint_command(args: argparse.Namespace) -> int:
+    """`shoprec nblint [PATH ...]`: print every problem found and exit 1 if there is any."""
+    max_output = args.max_output_bytes or MAX_OUTPUT_BYTES
+    max_single = args.max_single_output_bytes or MAX_SINGLE_OUTPUT_BYTES
     missing = [path for path in args.paths if not path.exists()]
     for path in missing:
         print(f"error: {path}: no such file or directory", file=sys.stderr)
@@ -132,8 +86,8 @@ def _run(args: argparse.Namespace) -> int:
         for notebook in notebooks
         for problem in lint_notebook(
             notebook,
-            max_output_bytes=args.max_output_bytes,
-            max_single_output_bytes=args.max_single_output_bytes,
+            max_output_bytes=max_output,
+            max_single_output_bytes=max_single,
         )
     ]
     for problem in problems:
@@ -265,7 +219,3 @@ def _bytes(size: int) -> str:
 
 def _shorten(text: str, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-if __name__ == "__main__":
-    sys.exit(main())

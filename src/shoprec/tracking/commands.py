@@ -2,7 +2,6 @@
 
 import argparse
 import sys
-from pathlib import Path
 
 from shoprec.pipeline import (
     EXIT_NOT_TRACKED,
@@ -108,43 +107,3 @@ def _names(comparison: Comparison, shown: int = 5) -> str:
     names = [item.name for item in comparison.differences]
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return ", ".join(names[:shown]) + more
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `runs sync`, `runs compare` and `reproduce` to the command line."""
-    runs = subparsers.add_parser("runs", help="log and compare pipeline runs")
-    commands = runs.add_subparsers(dest="runs_command", required=True, metavar="COMMAND")
-
-    parser = commands.add_parser(
-        "sync",
-        help="log runs to the tracking store (MLflow) that are not logged yet",
-        description="Log runs/<id>/ to the tracking store ($MLFLOW_TRACKING_URI, else the "
-        "project's .shoprec/mlflow.db); runs already logged there are skipped.",
-    )
-    parser.add_argument("run_id", nargs="?", metavar="RUN_ID", help="run id or 'latest'")
-    parser.add_argument("--all", action="store_true", help="every run under runs/")
-    parser.set_defaults(func=sync_command)
-
-    parser = commands.add_parser(
-        "compare", help="parameter, metric and notebook differences between two runs"
-    )
-    parser.add_argument("run_a", metavar="RUN_A")
-    parser.add_argument("run_b", metavar="RUN_B")
-    parser.add_argument(
-        "--html", type=Path, metavar="OUT_DIR", help="also write a browsable diff page per notebook"
-    )
-    parser.set_defaults(func=compare_command)
-
-    parser = subparsers.add_parser(
-        "reproduce",
-        help="re-execute a run and check the result is identical",
-        description="Re-execute a run from its recorded parameters into a new run and compare "
-        "parameter by parameter and metric by metric; exit 1 on any difference.",
-    )
-    parser.add_argument("run_id", metavar="RUN_ID", help="run id or 'latest'")
-    parser.add_argument(
-        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
-        help="change a parameter for the re-execution (repeatable)",
-    )  # fmt: skip
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.set_defaults(func=reproduce_command)

@@ -1,0 +1,61 @@
+"""Commands that run and inspect experiments: `pipeline`, `reproduce` and `runs`."""
+
+from pathlib import Path
+
+from shoprec.commands import Subparsers, add_command, add_parameter_option
+
+
+def register(subparsers: Subparsers) -> None:
+    """Add `pipeline`, `reproduce`, `runs sync` and `runs compare`."""
+    parser = add_command(
+        subparsers,
+        "pipeline",
+        "shoprec.pipeline:pipeline_command",
+        help="run the notebooks in order into runs/<run-id>/",
+    )
+    parser.add_argument("--profile", default="default", help="smoke | default (default: default)")
+    parser.add_argument(
+        "--dataset", default="synthetic", help="see the README (default: synthetic)"
+    )
+    add_parameter_option(
+        parser, "override a notebook parameter (repeatable); values are parsed as JSON if they can"
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only the outcome")
+
+    parser = add_command(
+        subparsers,
+        "reproduce",
+        "shoprec.tracking.commands:reproduce_command",
+        help="re-execute a run and check the result is identical",
+        description="Re-execute a run from its recorded parameters into a new run and compare "
+        "parameter by parameter and metric by metric; exit 1 on any difference.",
+    )
+    parser.add_argument("run_id", metavar="RUN_ID", help="run id or 'latest'")
+    add_parameter_option(parser, "change a parameter for the re-execution (repeatable)")
+    parser.add_argument("--quiet", action="store_true", help="print only the outcome")
+
+    runs = subparsers.add_parser("runs", help="log and compare pipeline runs")
+    commands = runs.add_subparsers(dest="runs_command", required=True, metavar="COMMAND")
+    parser = add_command(
+        commands,
+        "sync",
+        "shoprec.tracking.commands:sync_command",
+        help="log runs to the tracking store (MLflow) that are not logged yet",
+        description="Log runs/<id>/ to the tracking store ($MLFLOW_TRACKING_URI, else the "
+        "project's .shoprec/mlflow.db); runs already logged there are skipped.",
+    )
+    parser.add_argument("run_id", nargs="?", metavar="RUN_ID", help="run id or 'latest'")
+    parser.add_argument("--all", action="store_true", help="every run under runs/")
+
+    parser = add_command(
+        commands,
+        "compare",
+        "shoprec.tracking.commands:compare_command",
+        help="what changed between two runs: headline metrics, parameters and notebooks",
+    )
+    parser.add_argument("run_a", metavar="RUN_A")
+    parser.add_argument("run_b", metavar="RUN_B")
+    parser.add_argument("--full", action="store_true", help="every metric and notebook diff")
+    parser.add_argument(
+        "--html", type=Path, metavar="OUT_DIR", help="also write a browsable diff page per notebook"
+    )
