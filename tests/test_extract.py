@@ -1,11 +1,13 @@
 """Tests for the notebook exporter: generated text, writing, checking and its errors."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from shoprec.cli import main as cli_main
@@ -302,3 +304,40 @@ def test_runs_from_the_repo_root(repo: Path, metrics_notebook: Path) -> None:
 
     assert result.returncode == 1
     assert result.stdout.startswith("src/shoprec/metrics.py is missing: notebooks/lib/")
+
+
+def test_pre_commit_refuses_a_hand_edit_names_the_cell_and_keeps_the_edit(
+    repo: Path, metrics_notebook: Path, repo_root: Path
+) -> None:
+    """The project's own hook configuration, run by pre-commit on a commit of the edit."""
+    shutil.copy(repo_root / ".pre-commit-config.yaml", repo)
+    (repo / ".venv").symlink_to(repo_root / ".venv")
+    extract(repo)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "start", "--no-verify"], cwd=repo, check=True)
+    module = repo / METRICS
+    edited = module.read_text().replace("total += x", "total += 2 * x")
+    module.write_text(edited)
+
+    config = yaml.safe_load((repo / ".pre-commit-config.yaml").read_text())
+    local_hooks = [
+        hook["id"] for hook in config["repos"][0]["hooks"] if hook["language"] == "system"
+    ]
+    outputs = []
+    for hook in local_hooks:  # every hook of ours (the others are ruff and nbstripout)
+        result = subprocess.run(
+            [str(repo_root / ".venv/bin/pre-commit"), "run", hook, "--files", str(METRICS)],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        outputs.append((hook, result.returncode, result.stdout))
+        assert module.read_text() == edited, f"hook {hook} rewrote the hand edit"
+
+    assert "extract-check" in local_hooks
+    assert any(code == 1 for _, code, _ in outputs)
+    message = "edit cell 4 (tagged export:metrics) of notebooks/lib/metrics.ipynb"
+    assert any(message in out for _, _, out in outputs), outputs
