@@ -8,6 +8,8 @@ ENV_BIN ?= .venv/bin
 STAMP := $(ENV_BIN)/.shoprec-installed
 NOTEBOOKS := $(wildcard notebooks/lib/*.ipynb) $(wildcard notebooks/0*.ipynb)
 PYTEST_WORKERS ?= 2
+LAB_PORT ?= 8888
+UI_PORT ?= 5000
 
 .PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks \
         lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale
@@ -80,13 +82,16 @@ execute-notebooks: setup
 	done
 	$(ENV_BIN)/nbstripout --keep-output --keep-count --keep-id --extra-keys "$(NBSTRIPOUT_KEYS)" $(NOTEBOOKS)
 
+## JupyterLab on the project root (notebooks, src, runs, README), as root too (e.g. in a container).
 lab: setup
-	$(ENV_BIN)/jupyter lab --ServerApp.ip=127.0.0.1 notebooks
+	$(ENV_BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
+	  --ServerApp.root_dir=$(CURDIR) --ServerApp.default_url=/lab/tree/notebooks \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## MLflow UI on the project's tracking store (runs, metrics, artifacts, registered models).
 ui: setup
 	@mkdir -p .shoprec
-	$(ENV_BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+	$(ENV_BIN)/mlflow ui --host 127.0.0.1 --port $(UI_PORT) \
 	  --backend-store-uri sqlite:///$(CURDIR)/.shoprec/mlflow.db \
 	  --default-artifact-root $(CURDIR)/.shoprec/mlartifacts
 

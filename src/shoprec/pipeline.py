@@ -20,7 +20,7 @@ from papermill.exceptions import PapermillExecutionError
 from shoprec.datasets import DATASETS, PROFILES
 from shoprec.errors import ShoprecError
 from shoprec.params import check_choice, closest
-from shoprec.runs import MODEL_SUBDIR, RUN_RECORD, project_dir, runs_dir
+from shoprec.runs import EVALUATION_FILE, MODEL_SUBDIR, RUN_RECORD, project_dir, runs_dir
 from shoprec.tracking import provenance
 
 PIPELINE_NOTEBOOKS = ("01_explore_data", "02_tune", "03_train", "04_evaluate")
@@ -29,6 +29,9 @@ RUN_PATH_PARAMETERS = ("output_dir", "model_dir", "tuning_file")
 EXIT_NOT_TRACKED = 3
 NOTEBOOKS_DIR = Path("notebooks")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+# The kernel runs on loopback for one notebook; its "TCP without encryption" warning is noise.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+HEADLINE_METRICS = ("ndcg", "precision", "recall", "map")
 
 
 class PipelineError(ShoprecError):
@@ -143,6 +146,15 @@ def _point_latest(run: PipelineRun) -> None:
     os.replace(staging, latest)
 
 
+def _bar(step: str, notebook: str) -> dict[str, Any]:
+    """tqdm options for a live line per notebook on a terminal: `[2/4] 02_tune   7/12 cells`."""
+    return {
+        "desc": f"{step} {notebook:<16}",
+        "bar_format": "{desc} {n_fmt:>3}/{total_fmt} cells [{elapsed}]",
+        "leave": False,
+    }
+
+
 def _describe_failure(notebook: str, output: Path, error: PapermillExecutionError) -> str:
     evalue = ANSI_ESCAPE.sub("", str(error.evalue))
     return (
@@ -182,7 +194,8 @@ def run_pipeline(
     _write_record(run, record)
     started = time.perf_counter()
     try:
-        for name, parameters in plan.items():
+        for number, (name, parameters) in enumerate(plan.items(), start=1):
+            step = f"[{number}/{len(plan)}]"
             output = run.directory / "notebooks" / f"{name}.ipynb"
             notebook_started = time.perf_counter()
             try:
@@ -191,8 +204,9 @@ def run_pipeline(
                     str(output),
                     parameters=parameters,
                     cwd=str(notebooks_dir),
-                    progress_bar=progress,
+                    progress_bar=progress and sys.stderr.isatty() and _bar(step, name),
                     kernel_name="python3",
+                    extra_arguments=KERNEL_ARGUMENTS,
                 )
             except PapermillExecutionError as error:
                 record.update(status="failed", failed_notebook=name)
@@ -200,11 +214,13 @@ def run_pipeline(
                 raise PipelineError(record["error"]) from None
             finally:
                 record["durations_s"][name] = round(time.perf_counter() - notebook_started, 2)
+            if progress:
+                print(f"{step} {name:<16} done in {record['durations_s'][name]:.1f} s", flush=True)
         record["status"] = "succeeded"
         record["data_fingerprint"] = _data_fingerprint(run)
-        record["evaluation_passed"] = json.loads(
-            (run.directory / "04_evaluate" / "evaluation.json").read_text()
-        )["passed"]
+        record["evaluation_passed"] = json.loads((run.directory / EVALUATION_FILE).read_text())[
+            "passed"
+        ]
         return record
     finally:
         record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -253,9 +269,29 @@ def pipeline_command(args: argparse.Namespace) -> int:
     except PipelineError as error:
         print(f"shoprec pipeline: {error}", file=sys.stderr)
         return 1
-    verdict = "passed" if record["evaluation_passed"] else "did NOT pass"
-    print(f"run {run_id} succeeded; evaluation {verdict} (see {run.directory / '04_evaluate'})")
+    print("\n".join(outcome_lines(run.directory, record)))
     return 0 if tracked else EXIT_NOT_TRACKED
+
+
+def outcome_lines(run_dir: Path, record: dict[str, Any]) -> list[str]:
+    """The end of a run's output: headline metrics, each gate check, and the decision."""
+    evaluation = json.loads((run_dir / EVALUATION_FILE).read_text())
+    k = evaluation.get("k", "k")
+    lines = []
+    for model, metrics in evaluation.get("metrics", {}).items():
+        shown = [f"{name}@{k} {metrics[name]:.4f}" for name in HEADLINE_METRICS if name in metrics]
+        lines.append(f"  {model:<22} " + "  ".join(shown))
+    for check in evaluation.get("checks", []):
+        lines.append(f"  {'pass' if check['passed'] else 'FAIL'}  {check['check']}")
+    verdict = "PASSED: it may be deployed" if record["evaluation_passed"] else "did NOT pass"
+    durations = ", ".join(
+        f"{name} {seconds:.1f} s" for name, seconds in record["durations_s"].items()
+    )
+    return [
+        f"run {record['run_id']} succeeded in {record['duration_s']:.1f} s ({durations})",
+        *lines,
+        f"evaluation {verdict} (see {run_dir / EVALUATION_FILE})",
+    ]
 
 
 def current_production_model() -> ProductionModel | None:
