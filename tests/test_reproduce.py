@@ -41,10 +41,26 @@ def test_reproduce_is_identical_and_a_changed_parameter_is_named(shoprec, projec
     assert compared.returncode == 0, compared.stderr
     out = compared.stdout.splitlines()
     assert out[0] == f"run A {original} -> run B {(project / 'runs' / 'latest').resolve().name}"
-    assert "  03_train.k: 10 -> 5" in out
-    assert "notebook 03_train.ipynb: differences" in out
-    assert "k = 5" in compared.stdout  # nbdime's diff of the injected parameters
+    assert out[1] == "headline metrics (candidate, evaluation):"
+    assert out[2].startswith("  ndcg@k ") and " -> " in out[2]  # with its delta
+    assert "parameters: 1 changed:" in out
+    assert "  k: 10 -> 5  (02_tune, 03_train, 04_evaluate)" in out
+    assert "notebook 03_train.ipynb: changed" in out
+    assert len(out) < 40  # a summary: no tuning rows, no notebook diffs
     assert (project / "diff" / "03_train" / "index.html").is_file()
+
+    full = shoprec("runs", "compare", original, "latest", "--full")
+    assert "k = 5" in full.stdout  # nbdime's diff of the injected parameters
+    assert "tuned." in full.stdout or "evaluation." in full.stdout
+
+    identical = shoprec("runs", "compare", original, copy.name).stdout  # ids and paths differ
+    assert "parameters: 0 changed" in identical
+    for notebook in ("01_explore_data", "02_tune", "03_train", "04_evaluate"):
+        assert f"notebook {notebook}.ipynb: unchanged" in identical
+
+    unknown = shoprec("runs", "compare", original, "nope")
+    assert unknown.returncode == 2
+    assert "known runs: " in unknown.stderr and original in unknown.stderr
 
 
 def test_reproduce_refuses_what_it_cannot_rerun(

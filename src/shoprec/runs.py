@@ -5,13 +5,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
+
 RUN_RECORD = "run.json"
 MODEL_SUBDIR = Path("03_train") / "model"
 EVALUATION_FILE = Path("04_evaluate") / "evaluation.json"
 
 
-class RunError(LookupError):
+class RunError(ShoprecError, LookupError):
     """A run that does not exist or lacks what was asked of it."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 def project_dir() -> Path:
@@ -33,7 +37,7 @@ def resolve_run(run_id: str) -> Path:
     """The directory of run `run_id` (`latest` means the newest run)."""
     path = runs_dir() / run_id
     if not (path / RUN_RECORD).is_file():
-        known = sorted(p.name for p in runs_dir().glob(f"*/{RUN_RECORD}") if p.parent.is_dir())
+        known = sorted(p.parent.name for p in runs_dir().glob(f"*/{RUN_RECORD}"))
         hint = f"known runs: {', '.join(known[-5:])}" if known else "no runs yet: make pipeline"
         raise RunError(f"run {run_id!r} not found under {runs_dir()} ({hint})")
     return path.resolve()

@@ -46,29 +46,35 @@ def sync_command(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    """Print parameter and metric differences and the notebook diffs of two runs."""
+    """What changed between two runs: headline metrics, parameters, notebooks (--full: all)."""
     from shoprec.devtools.nbdiff_html import text_diff, write_diff_page
     from shoprec.tracking import compare
 
-    try:
-        run_a, run_b = resolve_run(args.run_a), resolve_run(args.run_b)
-    except RunError as error:
-        print(f"shoprec runs compare: {error}", file=sys.stderr)
-        return 2
-    parameters, metrics = compare.compare_runs(run_a, run_b)
+    run_a, run_b = resolve_run(args.run_a), resolve_run(args.run_b)
+    parameters, _ = compare.compare_runs(run_a, run_b)
+    metrics = compare.compare_metrics(run_a, run_b)
     print(f"run A {run_a.name} -> run B {run_b.name}")
-    print("\n".join(compare.report("parameters", parameters) + compare.report("metrics", metrics)))
+    print("headline metrics (candidate, evaluation):")
+    print("\n".join(line.line() for line in compare.headlines(run_a, run_b)) or "  (none)")
+    changed = compare.changed_parameters(parameters)
+    print(f"parameters: {len(changed)} changed" + (":" if changed else ""))
+    print("\n".join(changed), end="\n" if changed else "")
+    print(f"metrics: {metrics.identical} identical, {len(metrics.differences)} different")
+    if args.full:
+        print("\n".join(compare.report("  all metrics", metrics)[1:]))
     for notebook in PIPELINE_NOTEBOOKS:
         base = compare.executed_notebook(run_a, notebook)
         remote = compare.executed_notebook(run_b, notebook)
         diff = text_diff(base, remote)
-        print(f"notebook {notebook}.ipynb: {'differences' if diff else 'no differences'}")
-        if diff:
+        print(f"notebook {notebook}.ipynb: {'changed' if diff else 'unchanged'}")
+        if diff and args.full:
             print(diff, end="" if diff.endswith("\n") else "\n")
         if args.html:
             title = f"{notebook}.ipynb: run {run_a.name} → run {run_b.name}"
             page = write_diff_page(base, remote, args.html / notebook, title=title)
             print(f"wrote {page}", file=sys.stderr)
+    if not args.full:
+        print("(--full: every metric and the notebook diffs)")
     return 0
 
 

@@ -57,20 +57,77 @@ def report(title: str, comparison: Comparison) -> list[str]:
 
 
 def compare_runs(run_a: Path, run_b: Path) -> tuple[Comparison, Comparison]:
-    """The parameter and metric (result) comparisons of two run directories."""
+    """The parameter and result comparisons of two run directories (every value, for
+    `reproduce`: tuning tables included)."""
     return (
         compare(results.parameters(run_a), results.parameters(run_b)),
         compare(results.results(run_a), results.results(run_b)),
     )
 
 
+def compare_metrics(run_a: Path, run_b: Path) -> Comparison:
+    """The metrics of two runs as MLflow records them (tuning tables are not metrics)."""
+    return compare(results.metrics(run_a), results.metrics(run_b))
+
+
 def executed_notebook(run_dir: Path, notebook: str) -> nbformat.NotebookNode:
-    """A run's executed notebook without per-execution metadata; empty if it never ran."""
-    path = Path(run_dir) / "notebooks" / f"{notebook}.ipynb"
+    """A run's executed notebook as compared: no per-execution metadata, cell ids by position,
+    and the run's own directory written `<run>`; empty if the notebook never ran."""
+    run_dir = Path(run_dir)
+    path = run_dir / "notebooks" / f"{notebook}.ipynb"
     if not path.is_file():
         return nbformat.v4.new_notebook()
-    node = nbformat.read(path, as_version=4)
+    text = path.read_text().replace(str(run_dir.resolve()), results.RUN_DIR_PLACEHOLDER)
+    node = nbformat.reads(text.replace(str(run_dir), results.RUN_DIR_PLACEHOLDER), as_version=4)
+    for index, cell in enumerate(node.cells):
+        cell["id"] = f"cell-{index}"
     for metadata in [node.metadata, *(cell.metadata for cell in node.cells)]:
         for key in VOLATILE_METADATA:
             metadata.pop(key, None)
     return node
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A headline metric of the candidate model in two runs."""
+
+    name: str
+    before: float | None
+    after: float | None
+
+    def line(self) -> str:
+        """`ndcg@10  0.2477 -> 0.2501  (+0.0024)`."""
+        shown = [
+            f"{value:.4f}" if value is not None else "(absent)"
+            for value in (self.before, self.after)
+        ]
+        delta = (
+            f"  ({self.after - self.before:+.4f})"
+            if self.before is not None and self.after is not None
+            else ""
+        )
+        return f"  {self.name:<14} {shown[0]} -> {shown[1]}{delta}"
+
+
+def headlines(run_a: Path, run_b: Path) -> list[Headline]:
+    """The candidate's evaluation metrics (nDCG, precision, recall, MAP) in both runs."""
+    metric_names = ("ndcg", "precision", "recall", "map", "map_at_k", "coverage")
+    a, b = results.metrics(run_a), results.metrics(run_b)
+    rows = []
+    for name in metric_names:
+        key = f"evaluation.candidate.{name}"
+        if key in a or key in b:
+            rows.append(Headline(f"{name}@k", a.get(key), b.get(key)))
+    return rows
+
+
+def changed_parameters(parameters: Comparison) -> list[str]:
+    """Changed parameters, one line per name, naming the notebooks where it changed."""
+    by_name: dict[tuple[str, str, str], list[str]] = {}
+    for item in parameters.differences:
+        notebook, _, name = item.name.partition(".")
+        by_name.setdefault((name, show(item.before), show(item.after)), []).append(notebook)
+    return [
+        f"  {name}: {before} -> {after}  ({', '.join(notebooks)})"
+        for (name, before, after), notebooks in sorted(by_name.items())
+    ]
