@@ -12,7 +12,8 @@ LAB_PORT ?= 8888
 UI_PORT ?= 5000
 
 .PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks \
-        lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale
+        lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale \
+        test-simd-off
 
 setup: $(STAMP)
 
@@ -62,6 +63,23 @@ unit: setup
 
 nbval: setup
 	$(ENV_BIN)/pytest -p no:xdist --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg notebooks
+
+## Results must not depend on the CPU: the ranking tests and nbval of the pipeline and model
+## notebooks again, with numpy's optional SIMD dispatch off (every feature found beyond numpy's
+## baseline), which is a different code path on any CPU. .ci/run runs it after `make test`.
+SIMD_FEATURES = $(shell $(ENV_BIN)/python -c "from numpy._core._multiarray_umath import \
+  __cpu_features__ as found, __cpu_dispatch__ as optional; \
+  print(' '.join(name for name in optional if found.get(name)))" 2>/dev/null)
+SIMD_NOTEBOOKS := notebooks/0*.ipynb notebooks/lib/ranking.ipynb notebooks/lib/recommender_base.ipynb \
+  notebooks/lib/popularity.ipynb notebooks/lib/cooccurrence.ipynb notebooks/lib/ease.ipynb \
+  notebooks/lib/als.ipynb notebooks/lib/metrics.ipynb
+
+test-simd-off: setup
+	@echo "numpy SIMD dispatch off: NPY_DISABLE_CPU_FEATURES=\"$(SIMD_FEATURES)\""
+	NPY_DISABLE_CPU_FEATURES="$(SIMD_FEATURES)" SHOPREC_EXPECT_SIMD_OFF="$(SIMD_FEATURES)" \
+	  $(ENV_BIN)/pytest -n $(PYTEST_WORKERS) tests/test_ranking.py tests/test_models.py
+	NPY_DISABLE_CPU_FEATURES="$(SIMD_FEATURES)" $(ENV_BIN)/pytest -p no:xdist --nbval \
+	  --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg $(SIMD_NOTEBOOKS)
 
 ## Benchmarks (a script, not a timed test): every model on MovieLens-100k and the synthetic shop.
 benchmark: setup

@@ -1,5 +1,7 @@
 """The total order: top_k and every model's lists equal a full stable sort, ties included."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,3 +92,15 @@ def test_every_model_ranks_as_a_full_stable_sort(algorithm: str, seed: int) -> N
     expected, valid = reference_top_k(similarity, 3, model.popular_items_)
     np.testing.assert_array_equal(ids, np.where(valid, model.item_ids_[expected], -1))
     assert np.isnan(similarity_scores[~valid]).all()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("SHOPREC_EXPECT_SIMD_OFF"), reason="only in `make test-simd-off`"
+)
+def test_numpy_runs_with_its_optional_simd_dispatch_off() -> None:
+    """Proves the second pass of .ci/run really takes numpy's baseline code path."""
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    disabled = os.environ["SHOPREC_EXPECT_SIMD_OFF"].split()
+    assert disabled == os.environ["NPY_DISABLE_CPU_FEATURES"].split()
+    assert not [name for name in disabled if __cpu_features__[name]]
