@@ -2,11 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shoprec.artifact import load_model, save_model
-from shoprec.metrics import ranking_metrics
-from shoprec.models import make_model
 from shoprec.models.cooccurrence import CooccurrenceRecommender, time_decayed
-from shoprec.params import ParameterError
 
 DAY = 86_400
 
@@ -77,52 +73,3 @@ def test_timestamps_must_be_times_or_numbers(drifting):
         ValueError, match=r"column 'timestamp' has dtype \w+; expected datetimes or Unix seconds"
     ):
         CooccurrenceRecommender(time_decay_days=30).fit(drifting.astype({"timestamp": str}))
-
-
-@pytest.mark.parametrize(
-    ("params", "message"),
-    [
-        ({"time_decay_days": 0}, "parameter time_decay_days=0 is not allowed; expected a number"),
-        ({"time_decay_days": -7.0}, "parameter time_decay_days=-7.0 is not allowed"),
-        ({"time_decay_days": "30"}, "parameter time_decay_days='30' is not allowed"),
-        ({"n_neighbours": 0}, "parameter n_neighbours=0 is not allowed; expected an integer > 0"),
-        ({"min_cooccurrence": -1}, "parameter min_cooccurrence=-1 is not allowed"),
-    ],
-)
-def test_bad_parameters_are_named(drifting, params, message):
-    with pytest.raises(ParameterError, match=message):
-        CooccurrenceRecommender(**params).fit(drifting)
-
-
-def test_save_and_load_round_trip_with_decay(tmp_path, smoke_split):
-    model = make_model("cooccurrence", time_decay_days=14.0).fit(smoke_split[0])
-    loaded = load_model(save_model(model, tmp_path / "model"))
-    assert loaded.get_params() == model.get_params()
-    assert loaded.time_decay_days == 14.0
-    users = smoke_split[1]["user_id"].unique()[:20]
-    pd.testing.assert_frame_equal(loaded.recommend(users, k=5), model.recommend(users, k=5))
-    ids, scores = model.similar_items(model.item_ids_[:3], k=4)
-    loaded_ids, loaded_scores = loaded.similar_items(model.item_ids_[:3], k=4)
-    assert np.array_equal(loaded_ids, ids)
-    np.testing.assert_array_equal(loaded_scores, scores)
-
-
-def test_fitting_with_decay_is_deterministic(smoke_split):
-    first = CooccurrenceRecommender(time_decay_days=30).fit(smoke_split[0])
-    second = CooccurrenceRecommender(time_decay_days=30).fit(smoke_split[0])
-    for name in first.array_names():
-        assert np.array_equal(getattr(first, name), getattr(second, name))
-
-
-@pytest.mark.parametrize("time_decay_days", [None, 30])
-def test_beats_popularity_on_the_synthetic_shop(
-    smoke_data, smoke_split, popularity_model, time_decay_days
-):
-    users = smoke_split[1]["user_id"].unique()
-    n_items = len(smoke_data.items)
-    model = CooccurrenceRecommender(time_decay_days=time_decay_days).fit(smoke_split[0])
-    pop = ranking_metrics(popularity_model.recommend(users, k=10), smoke_split[1], 10, n_items)
-    cooc = ranking_metrics(model.recommend(users, k=10), smoke_split[1], 10, n_items)
-    assert cooc["ndcg"] > 1.2 * pop["ndcg"]
-    assert cooc["precision"] > 1.2 * pop["precision"]
-    assert cooc["coverage"] > 3 * pop["coverage"]

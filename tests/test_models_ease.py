@@ -2,11 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shoprec.artifact import load_model, save_model
-from shoprec.metrics import ranking_metrics
 from shoprec.models import make_model
 from shoprec.models.ease import EASERecommender, ease_memory_bytes, ease_weights
-from shoprec.params import ParameterError
 
 
 @pytest.fixture
@@ -64,30 +61,6 @@ def test_similar_items_are_positive_weights_strongest_first(tiny, ease_model):
     assert not (big == ease_model.item_ids_[:3, None]).any()
 
 
-def test_fitting_is_deterministic(smoke_split, ease_model):
-    again = make_model("ease").fit(smoke_split[0])
-    assert np.array_equal(again.item_weights_, ease_model.item_weights_)
-
-
-def test_save_and_load_round_trip(tmp_path, smoke_split, ease_model):
-    loaded = load_model(save_model(ease_model, tmp_path / "model"))
-    assert isinstance(loaded, EASERecommender)
-    assert loaded.get_params() == ease_model.get_params()
-    assert np.array_equal(loaded.item_weights_, ease_model.item_weights_)
-    users = smoke_split[1]["user_id"].unique()[:20]
-    pd.testing.assert_frame_equal(loaded.recommend(users, k=5), ease_model.recommend(users, k=5))
-
-
-def test_batches_give_the_same_recommendations(smoke_split, ease_model):
-    users = smoke_split[1]["user_id"].unique()
-    full = ease_model.recommend(users, k=5)
-    ease_model.batch_size = 7
-    try:
-        assert ease_model.recommend(users, k=5).equals(full)
-    finally:
-        del ease_model.batch_size
-
-
 def test_too_many_items_is_refused_before_any_dense_matrix():
     n_items = 100_000  # a dense items x items float64 matrix would need 80 GB
     interactions = pd.DataFrame({"user_id": np.arange(n_items) % 50, "item_id": np.arange(n_items)})
@@ -100,31 +73,3 @@ def test_max_items_is_a_parameter(tiny):
     with pytest.raises(ValueError, match="3 items: over max_items=2"):
         EASERecommender(max_items=2).fit(tiny)
     assert EASERecommender(max_items=3).fit(tiny).item_weights_.shape == (3, 3)
-
-
-@pytest.mark.parametrize(
-    ("params", "message"),
-    [
-        ({"l2": 0}, "parameter l2=0 is not allowed; expected a number > 0"),
-        ({"l2": -5.0}, "parameter l2=-5.0 is not allowed"),
-        ({"l2": "500"}, "parameter l2='500' is not allowed"),
-        ({"max_items": 0}, "parameter max_items=0 is not allowed; expected an integer > 0"),
-        ({"max_items": 1.5}, "parameter max_items=1.5 is not allowed"),
-        ({"binary": "yes"}, "parameter binary='yes' is not allowed; expected True or False"),
-    ],
-)
-def test_bad_parameters_are_named(tiny, params, message):
-    with pytest.raises(ParameterError, match=message):
-        EASERecommender(**params).fit(tiny)
-
-
-def test_beats_popularity_on_the_synthetic_shop(
-    smoke_data, smoke_split, popularity_model, ease_model
-):
-    users = smoke_split[1]["user_id"].unique()
-    n_items = len(smoke_data.items)
-    pop = ranking_metrics(popularity_model.recommend(users, k=10), smoke_split[1], 10, n_items)
-    ease = ranking_metrics(ease_model.recommend(users, k=10), smoke_split[1], 10, n_items)
-    assert ease["ndcg"] > 1.2 * pop["ndcg"]
-    assert ease["precision"] > 1.2 * pop["precision"]
-    assert ease["coverage"] > 3 * pop["coverage"]
