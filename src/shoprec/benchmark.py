@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import papermill
-
+from shoprec.execution import execute_notebook
 from shoprec.params import check_choice
 from shoprec.runs import project_dir, runs_dir
 
@@ -44,13 +43,10 @@ PROTOCOLS = {
 def _execute(notebook: str, output_dir: Path, parameters: dict[str, Any]) -> None:
     notebooks = project_dir() / "notebooks"
     output_dir.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(notebooks / f"{notebook}.ipynb"),
-        str(output_dir / f"{notebook}.ipynb"),
-        parameters={**parameters, "output_dir": str(output_dir)},
-        cwd=str(notebooks),
-        progress_bar=False,
-        kernel_name="python3",
+    execute_notebook(
+        notebooks / f"{notebook}.ipynb",
+        output_dir / f"{notebook}.ipynb",
+        {**parameters, "output_dir": str(output_dir)},
     )
 
 

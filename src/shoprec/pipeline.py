@@ -19,6 +19,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from shoprec.datasets import DATASETS, PROFILES
 from shoprec.errors import ShoprecError
+from shoprec.execution import execute_notebook
 from shoprec.params import check_choice, closest
 from shoprec.runs import EVALUATION_FILE, MODEL_SUBDIR, RUN_RECORD, project_dir, runs_dir
 from shoprec.tracking import provenance
@@ -29,8 +30,6 @@ RUN_PATH_PARAMETERS = ("output_dir", "model_dir", "tuning_file")
 EXIT_NOT_TRACKED = 3
 NOTEBOOKS_DIR = Path("notebooks")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-# The kernel runs on loopback for one notebook; its "TCP without encryption" warning is noise.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 HEADLINE_METRICS = ("ndcg", "precision", "recall", "map")
 
 
@@ -199,14 +198,11 @@ def run_pipeline(
             output = run.directory / "notebooks" / f"{name}.ipynb"
             notebook_started = time.perf_counter()
             try:
-                papermill.execute_notebook(
-                    str(notebooks_dir / f"{name}.ipynb"),
-                    str(output),
-                    parameters=parameters,
-                    cwd=str(notebooks_dir),
+                execute_notebook(
+                    notebooks_dir / f"{name}.ipynb",
+                    output,
+                    parameters,
                     progress_bar=progress and sys.stderr.isatty() and _bar(step, name),
-                    kernel_name="python3",
-                    extra_arguments=KERNEL_ARGUMENTS,
                 )
             except PapermillExecutionError as error:
                 record.update(status="failed", failed_notebook=name)
