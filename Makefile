@@ -62,7 +62,8 @@ unit: setup
 	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) tests
 
 nbval: setup
-	$(ENV_BIN)/pytest -p no:xdist --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg notebooks
+	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval --nbval-current-env \
+	  --nbval-sanitize-with .nbval-sanitize.cfg notebooks
 
 ## Results must not depend on the CPU: the ranking tests and nbval of the pipeline and model
 ## notebooks again, with numpy's optional SIMD dispatch off (every feature found beyond numpy's
@@ -78,8 +79,9 @@ test-simd-off: setup
 	@echo "numpy SIMD dispatch off: NPY_DISABLE_CPU_FEATURES=\"$(SIMD_FEATURES)\""
 	NPY_DISABLE_CPU_FEATURES="$(SIMD_FEATURES)" SHOPREC_EXPECT_SIMD_OFF="$(SIMD_FEATURES)" \
 	  $(ENV_BIN)/pytest -n $(PYTEST_WORKERS) tests/test_ranking.py tests/test_models.py
-	NPY_DISABLE_CPU_FEATURES="$(SIMD_FEATURES)" $(ENV_BIN)/pytest -p no:xdist --nbval \
-	  --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg $(SIMD_NOTEBOOKS)
+	NPY_DISABLE_CPU_FEATURES="$(SIMD_FEATURES)" $(ENV_BIN)/pytest -n $(PYTEST_WORKERS) \
+	  --dist loadfile --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg \
+	  $(SIMD_NOTEBOOKS)
 
 ## Benchmarks (a script, not a timed test): every model on MovieLens-100k and the synthetic shop.
 benchmark: setup
