@@ -12,7 +12,7 @@ LAB_PORT ?= 8888
 UI_PORT ?= 5000
 
 .PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks \
-        lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale \
+        lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale benchmark-cli \
         test-simd-off
 
 setup: $(STAMP)
@@ -89,6 +89,10 @@ benchmark: setup
 
 benchmark-scale: setup
 	$(ENV_BIN)/shoprec benchmark --scale
+
+## How fast the CLI and the pre-commit hooks start (targets: --help < 1 s, status < 2 s, hooks < 10 s).
+benchmark-cli: setup
+	$(ENV_BIN)/python benchmarks/cli_startup.py
 
 ## Data-science loop.
 extract: setup
