@@ -26,6 +26,7 @@ from shoprec.loaders import (
     sample_users,
     sum_by_user_item,
 )
+from shoprec.params import ParameterError
 from shoprec.synthetic import ShopData, generate_shop
 
 PROFILES: dict[str, dict[str, int]] = {
@@ -127,3 +128,13 @@ def _real_dataset(
     events = events[["user_id", "item_id", "event", "weight", "timestamp"]]
     interactions = sum_by_user_item(rows)
     return Dataset(name, item_table(interactions["item_id"], catalogue), events, interactions)
+
+
+def check_dataset_options(name: str, dataset: str, options: object) -> None:
+    """Fail unless `options` are exactly what dataset `dataset` needs (e.g. `path` for `file`)."""
+    if not isinstance(options, dict):
+        raise ParameterError(f"parameter {name}={options!r} is not allowed; expected a dict")
+    try:
+        check_options(dataset, set(options))
+    except ValueError as error:
+        raise ParameterError(f"parameter {name}: {error}") from None

@@ -75,15 +75,3 @@ def check_search_space(name: str, value: object, accepted: Iterable[str]) -> Non
             raise ParameterError(
                 f"parameter {name}[{key!r}]={values!r} is not allowed; expected a non-empty list"
             )
-
-
-def check_dataset_options(name: str, dataset: str, options: object) -> None:
-    """Fail unless `options` are exactly what dataset `dataset` needs (e.g. `path` for `file`)."""
-    from shoprec.datasets import check_options
-
-    if not isinstance(options, dict):
-        raise ParameterError(f"parameter {name}={options!r} is not allowed; expected a dict")
-    try:
-        check_options(dataset, set(options))
-    except ValueError as error:
-        raise ParameterError(f"parameter {name}: {error}") from None
