@@ -1,0 +1,97 @@
+"""Imports flow one way, as data flows: a module imports only its own layer and those below.
+
+The layers, bottom to top, are listed once, here; the README's architecture section shows them.
+A module is in the layer of the longest prefix that names it.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "shoprec"
+LAYERS = (
+    ("foundations", ("shoprec", "shoprec.errors", "shoprec.settings", "shoprec.params",
+                     "shoprec.ranking", "shoprec.runs", "shoprec.execution", "shoprec.devtools")),
+    ("loaders", ("shoprec.validation", "shoprec.loaders", "shoprec.synthetic")),
+    ("interactions", ("shoprec.interactions", "shoprec.datasets")),
+    ("models", ("shoprec.models", "shoprec.metrics", "shoprec.tuning", "shoprec.spark",
+                "shoprec.benchmark_scale")),
+    ("artifact", ("shoprec.artifact", "shoprec.mlflow_model")),
+    ("tracking", ("shoprec.tracking",)),
+    ("pipeline", ("shoprec.pipeline", "shoprec.experiments", "shoprec.benchmark")),
+    ("deploy", ("shoprec.deploy",)),
+    ("service", ("shoprec.service",)),
+    ("events", ("shoprec.events",)),
+    ("monitoring", ("shoprec.monitoring", "shoprec.simulation")),
+    ("cli", ("shoprec.commands", "shoprec.cli")),
+)  # fmt: skip
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def layer_of(module: str) -> int:
+    """The index of the module's layer (the longest matching prefix wins)."""
+    matches = [
+        (len(prefix), index)
+        for index, (_, prefixes) in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or module.startswith(prefix + ".")
+    ]
+    assert matches, f"{module} is in no layer: add it to LAYERS in {__file__}"
+    return max(matches)[1]
+
+
+def imports_of(module: str) -> set[str]:
+    """The shoprec modules `module` imports, wherever the import statement stands."""
+    found = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:  # `from shoprec.x import y` imports module x.y if it is one
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in MODULES else node.module)
+    return {name for name in found if name in MODULES and name != module}
+
+
+GRAPH = {module: imports_of(module) for module in MODULES}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_module_imports_a_layer_above_its_own(module: str) -> None:
+    upward = [
+        f"{module} ({LAYERS[layer_of(module)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
+        for target in sorted(GRAPH[module])
+        if layer_of(target) > layer_of(module)
+    ]
+    assert not upward, "; ".join(upward)
+
+
+def test_no_two_modules_import_each_other() -> None:
+    cycles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        for target in sorted(GRAPH[module]):
+            if target in path:
+                cycles.append(" -> ".join([*path[path.index(target) :], target]))
+            elif target not in done:
+                visit(target, [*path, target])
+        done.add(module)
+
+    done: set[str] = set()
+    for module in sorted(MODULES):
+        if module not in done:
+            visit(module, [module])
+    assert not cycles, "import cycles: " + "; ".join(sorted(set(cycles)))
+
+
+def test_every_module_has_a_layer() -> None:
+    for module in MODULES:
+        layer_of(module)
