@@ -17,8 +17,9 @@ from shoprec.artifact import ARRAYS_FILE, save_model
 from shoprec.cli import main
 from shoprec.deploy import services, state
 from shoprec.deploy.environments import ENVIRONMENTS, Environment, get_environment
-from shoprec.deploy.errors import DeployError, ServiceError
+from shoprec.deploy.errors import ServiceError
 from shoprec.deploy.gates import failed_checks, smoke_test
+from shoprec.errors import ConfigurationError
 from shoprec.models import Recommender
 from shoprec.service.app import create_app
 from shoprec.tracking import registry
@@ -116,6 +117,7 @@ def shoprec(capsys: pytest.CaptureFixture[str]) -> Shoprec:
 DEPLOY_CLI = """
 import sys
 from shoprec.cli import main
+from shoprec.errors import ConfigurationError
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -272,7 +274,7 @@ def test_ports_come_from_the_environment(project: Path, monkeypatch: pytest.Monk
     monkeypatch.delenv("SHOPREC_PORT_PRODUCTION")
     assert get_environment("production").port == 8603
     monkeypatch.setenv("SHOPREC_PORT_TEST", "eighty")
-    with pytest.raises(DeployError, match="SHOPREC_PORT_TEST='eighty'"):
+    with pytest.raises(ConfigurationError, match="SHOPREC_PORT_TEST='eighty'"):
         get_environment("test").port  # noqa: B018
 
 

@@ -1,7 +1,6 @@
 """Where pipeline runs live on disk and what each run holds."""
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,10 @@ def project_dir() -> Path:
     """The project's directory: $SHOPREC_PROJECT_DIR, else the nearest folder up from the current
     one that holds `pyproject.toml` (so notebooks running in `notebooks/` find it), else the
     current directory."""
-    if "SHOPREC_PROJECT_DIR" in os.environ:
-        return Path(os.environ["SHOPREC_PROJECT_DIR"]).resolve()
+    from shoprec.settings import get_settings
+
+    if (configured := get_settings().project_dir) is not None:
+        return configured
     here = Path.cwd().resolve()
     return next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), here)
 

@@ -1,6 +1,5 @@
 """The deployment environments, in promotion order, and where each one listens."""
 
-import os
 from dataclasses import dataclass
 
 from shoprec.deploy.errors import DeployError
@@ -13,22 +12,20 @@ class Environment:
     """A named environment served by one local process on its own port."""
 
     name: str
-    default_port: int
 
     @property
     def port_variable(self) -> str:
-        """The environment variable that overrides the default port."""
-        return f"SHOPREC_PORT_{self.name.upper()}"
+        """The environment variable that sets this environment's port."""
+        from shoprec.settings import environment_variable
+
+        return environment_variable(f"port_{self.name}")
 
     @property
     def port(self) -> int:
-        """The port to listen on: $SHOPREC_PORT_<NAME>, else the default."""
-        value = os.environ.get(self.port_variable)
-        if value is None:
-            return self.default_port
-        if not value.isdigit() or not 0 < int(value) < 65536:
-            raise DeployError(f"{self.port_variable}={value!r} is not a port number (1-65535)")
-        return int(value)
+        """The port to listen on: $SHOPREC_PORT_<NAME>, else the default (`shoprec.settings`)."""
+        from shoprec.settings import get_settings  # pydantic only when a port is needed
+
+        return get_settings().port(self.name)
 
     @property
     def url(self) -> str:
@@ -39,9 +36,9 @@ class Environment:
 ENVIRONMENTS: dict[str, Environment] = {
     env.name: env
     for env in (
-        Environment("test", 8601),
-        Environment("staging", 8602),
-        Environment("production", 8603),
+        Environment("test"),
+        Environment("staging"),
+        Environment("production"),
     )
 }
 
