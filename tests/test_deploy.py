@@ -276,6 +276,7 @@ def test_ports_come_from_the_environment(project: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("SHOPREC_PORT_TEST", "eighty")
     with pytest.raises(ConfigurationError, match="SHOPREC_PORT_TEST='eighty'"):
         get_environment("test").port  # noqa: B018
+    monkeypatch.delenv("SHOPREC_PORT_TEST")  # a bad setting fails every use of the settings
 
 
 def test_status_and_history_with_nothing_deployed(project: Path, shoprec: Shoprec) -> None:
