@@ -200,14 +200,21 @@ class Recommender(FittedArrays, BaseEstimator):
         Returns `(ids, scores)`, both of shape (len(item_ids), k); a list shorter than k is
         padded with id -1 and score NaN. Unknown item ids raise KeyError naming them.
         """
-        self.check_is_fitted()
-        rows = self._item_rows(item_ids)
-        similarity = round_scores(np.array(self._similarity(rows), dtype=np.float64, ndmin=2))
-        similarity[np.arange(len(rows)), rows] = -np.inf  # never the item itself
-        columns, valid = top_k(similarity, k, self.popular_items_)
-        best = np.take_along_axis(similarity, columns, axis=1)
-        ids = np.full((len(rows), k), -1, dtype=np.int64)
-        scores = np.full((len(rows), k), np.nan)
-        ids[:, : columns.shape[1]] = np.where(valid, self.item_ids_[columns], -1)
-        scores[:, : columns.shape[1]] = np.where(valid, best, np.nan)
-        return ids, scores
+        return rank_similar_items(self, item_ids, k)
+
+
+def rank_similar_items(
+    model: Recommender, item_ids: np.ndarray | list[int], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`model.similar_items`: rank each item's `_similarity` row by the total order, pad to k."""
+    model.check_is_fitted()
+    rows = model._item_rows(item_ids)
+    similarity = round_scores(np.array(model._similarity(rows), dtype=np.float64, ndmin=2))
+    similarity[np.arange(len(rows)), rows] = -np.inf  # never the item itself
+    columns, valid = top_k(similarity, k, model.popular_items_)
+    best = np.take_along_axis(similarity, columns, axis=1)
+    ids = np.full((len(rows), k), -1, dtype=np.int64)
+    scores = np.full((len(rows), k), np.nan)
+    ids[:, : columns.shape[1]] = np.where(valid, model.item_ids_[columns], -1)
+    scores[:, : columns.shape[1]] = np.where(valid, best, np.nan)
+    return ids, scores
