@@ -13,7 +13,7 @@ UI_PORT ?= 5000
 
 .PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks \
         lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale benchmark-cli \
-        test-simd-off
+        test-simd-off benchmark-spark
 
 setup: $(STAMP)
 
@@ -28,6 +28,7 @@ $(STAMP): requirements.lock pyproject.toml
 	  git config merge.jupyternotebook.driver "$(abspath $(ENV_BIN))/git-nbmergedriver merge %O %A %B %L %P" && \
 	  echo "nbdime: git diff/merge drivers enabled for this repository"; fi
 	@if [ -d .git ] && [ -z "$$CI" ]; then $(ENV_BIN)/pre-commit install >/dev/null && echo "pre-commit: hooks installed"; fi
+	@bash .ci/install-jdk --check
 	@touch $@
 
 ## The main job: run the notebooks on the embedded data, then promote the run test -> staging -> production.
@@ -94,6 +95,10 @@ benchmark-scale: setup
 benchmark-cli: setup
 	$(ENV_BIN)/python benchmarks/cli_startup.py
 
+## The 10M-event shop through both engines (local and Spark): fit, recommend for all, peak memory.
+benchmark-spark: setup
+	$(ENV_BIN)/python -m shoprec.spark.benchmark --output docs/benchmarks-spark.md
+
 ## Data-science loop.
 extract: setup
 	$(ENV_BIN)/shoprec extract
@@ -120,7 +125,7 @@ ui: setup
 	  --default-artifact-root $(CURDIR)/.shoprec/mlartifacts
 
 lock:
-	$(ENV_BIN)/python -m uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	$(ENV_BIN)/python -m uv pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 \
 	  --generate-hashes --quiet -o requirements.lock
 
 clean:
