@@ -52,6 +52,57 @@ def keep_top_neighbours(similarity: sp.csr_matrix, n_neighbours: int) -> sp.csr_
     )
 
 
+def pruned_item_similarity(
+    binary: sp.csr_matrix,
+    similarity: str,
+    n_neighbours: int,
+    *,
+    min_cooccurrence: int = 1,
+    max_block_pairs: int = 20_000_000,
+) -> sp.csr_matrix:
+    """`keep_top_neighbours(item_similarity(binary, similarity), n_neighbours)`, blockwise.
+
+    Pairs seen together by fewer than `min_cooccurrence` users are dropped first. Items are
+    taken in blocks whose co-occurrence rows hold at most about `max_block_pairs` pairs (one
+    item's row can exceed it), so `XᵀX` is never held whole.
+    """
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
+    n_items = binary.shape[1]
+    occurrences = np.asarray(binary.sum(axis=0)).ravel().astype(np.float64)
+    by_item = binary.T.tocsr()
+    # An upper bound on each item's pairs: the items of all its users, summed.
+    bound = by_item @ np.asarray(binary.sum(axis=1)).ravel()
+    cumulative = np.cumsum(bound)
+    rows, cols, values = [], [], []
+    start = 0
+    while start < n_items:
+        base = cumulative[start - 1] if start else 0.0
+        end = max(start + 1, int(np.searchsorted(cumulative, base + max_block_pairs, "right")))
+        counts = (by_item[start:end] @ binary).tocoo()
+        keep = (counts.col != counts.row + start) & (counts.data >= min_cooccurrence)
+        row, col, count = counts.row[keep], counts.col[keep], counts.data[keep]
+        left, right = occurrences[row + start], occurrences[col]
+        if similarity == "cooccurrence":
+            value = count
+        elif similarity == "jaccard":
+            value = count / (left + right - count)
+        elif similarity == "cosine":
+            value = count / np.sqrt(left * right)
+        else:
+            value = count / (left * right)
+        block = sp.csr_matrix((value, (row, col)), shape=(end - start, n_items))
+        pruned = keep_top_neighbours(block, n_neighbours).tocoo()
+        rows.append(pruned.row + start)
+        cols.append(pruned.col)
+        values.append(pruned.data)
+        start = end
+    return sp.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_items, n_items),
+    )
+
+
 def time_decayed(interactions: pd.DataFrame, half_life_days: float) -> pd.DataFrame:
     """The interactions with each weight multiplied by 2^-(t_ref - t) / half_life (SAR's decay).
 
@@ -129,11 +180,9 @@ class CooccurrenceRecommender(Recommender):
         check_positive_int("n_neighbours", self.n_neighbours)
         check_positive_int("min_cooccurrence", self.min_cooccurrence)
         binary = (matrix > 0).astype(np.float64).tocsr()
-        similarity = item_similarity(binary, self.similarity)
-        if self.min_cooccurrence > 1:
-            counts = (binary.T @ binary).tocsr()
-            similarity = similarity.multiply(counts >= self.min_cooccurrence).tocsr()
-        similarity = keep_top_neighbours(similarity, self.n_neighbours)
+        similarity = pruned_item_similarity(
+            binary, self.similarity, self.n_neighbours, min_cooccurrence=self.min_cooccurrence
+        )
         self.similarity_indptr_ = similarity.indptr
         self.similarity_indices_ = similarity.indices
         self.similarity_data_ = similarity.data
