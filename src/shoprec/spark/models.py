@@ -1,0 +1,307 @@
+# Generated from notebooks/lib/spark_engine.ipynb: edit the notebook, not this file.
+
+"""Models trained on Spark, saved as the local engine's models: same artifact, same service.
+
+Co-occurrence builds its item similarities with Spark DataFrame operations (the costly X^T X);
+ALS is Spark MLlib's. Either way the result is the local model class with its plain arrays,
+so `shoprec.artifact.save_model`, the registry, the deploy gates and the service work unchanged.
+"""
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from shoprec.models import ALGORITHMS, Recommender
+from shoprec.models.als import ALSRecommender
+from shoprec.models.cooccurrence import SECONDS_PER_DAY, SIMILARITIES, CooccurrenceRecommender
+from shoprec.params import ParameterError, check_positive_int
+
+PER_USER_ARRAYS = {"als": ("user_factors_",)}
+"""Fitted arrays with one row per user, besides the shared seen-items arrays."""
+
+
+def decayed_weights(interactions: DataFrame, half_life_days: float) -> DataFrame:
+    """`interactions` with each weight times 2^-(t_ref - t) / half_life (the local `time_decayed`).
+
+    `t_ref` is the latest timestamp (Unix seconds); the factor is computed with NumPy's `exp2` in
+    a pandas UDF, so it equals the local engine's bit for bit.
+    """
+    if (
+        isinstance(half_life_days, bool)
+        or not isinstance(half_life_days, int | float)
+        or not half_life_days > 0
+    ):
+        raise ParameterError(
+            f"parameter time_decay_days={half_life_days!r} is not allowed; "
+            "expected a number of days > 0, or None to turn time decay off"
+        )
+    latest = float(interactions.agg(F.max("timestamp")).first()[0])
+    tiny = float(np.finfo(np.float64).tiny)
+
+    @F.pandas_udf(T.DoubleType())
+    def decay(weight: pd.Series, timestamp: pd.Series) -> pd.Series:
+        age_days = (latest - timestamp.to_numpy(dtype=np.float64)) / SECONDS_PER_DAY
+        factor = np.maximum(np.exp2(-age_days / half_life_days), tiny)
+        return pd.Series(weight.to_numpy(dtype=np.float64) * factor)
+
+    return interactions.withColumn("weight", decay(F.col("weight"), F.col("timestamp")))
+
+
+def item_similarity(
+    interactions: DataFrame, similarity: str = "jaccard", *, min_cooccurrence: int = 1
+) -> DataFrame:
+    """(item_id, neighbour_id, similarity) for every pair of distinct items some user shares.
+
+    The local `item_similarity`: counts of users with a positive weight on both items,
+    normalised by `similarity` (cooccurrence, jaccard, cosine, lift) from the same float64
+    operations, so the values are equal bit for bit; pairs seen by fewer than
+    `min_cooccurrence` users are dropped.
+    """
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
+    binary = interactions.where(F.col("weight") > 0).select("user_id", "item_id").distinct()
+    occurrences = binary.groupBy("item_id").agg(F.count(F.lit(1)).cast("double").alias("n"))
+    left = binary.withColumnRenamed("item_id", "item")
+    right = binary.withColumnRenamed("item_id", "neighbour")
+    counts = (
+        left.join(right, "user_id")
+        .where(F.col("item") != F.col("neighbour"))
+        .groupBy("item", "neighbour")
+        .agg(F.count(F.lit(1)).cast("double").alias("count"))
+    )
+    if min_cooccurrence > 1:
+        counts = counts.where(F.col("count") >= min_cooccurrence)
+    pairs = counts.join(
+        F.broadcast(occurrences.withColumnRenamed("item_id", "item").withColumnRenamed("n", "l")),
+        "item",
+    ).join(
+        F.broadcast(
+            occurrences.withColumnRenamed("item_id", "neighbour").withColumnRenamed("n", "r")
+        ),
+        "neighbour",
+    )
+    count, left, right = F.col("count"), F.col("l"), F.col("r")
+    value = {
+        "cooccurrence": count,
+        "jaccard": count / (left + right - count),
+        "cosine": count / F.sqrt(left * right),
+        "lift": count / (left * right),
+    }[similarity]
+    return pairs.select(
+        F.col("item").alias("item_id"),
+        F.col("neighbour").alias("neighbour_id"),
+        value.alias("similarity"),
+    )
+
+
+def keep_top_neighbours(pairs: DataFrame, n_neighbours: int) -> DataFrame:
+    """Each item's `n_neighbours` most similar items (ties: smaller neighbour id first)."""
+    order = Window.partitionBy("item_id").orderBy(F.desc("similarity"), F.asc("neighbour_id"))
+    return (
+        pairs.withColumn("_place", F.row_number().over(order))
+        .where(F.col("_place") <= n_neighbours)
+        .drop("_place")
+    )
+
+
+def _with_shared_arrays(model: Recommender, interactions: pd.DataFrame) -> Recommender:
+    """`model` given the base class's fitted arrays (ids, seen items, popularity) for
+    `interactions`, computed by the local code itself; the model's own `_fit` is skipped."""
+    model._fit = lambda matrix: None  # the model's own arrays come from Spark
+    try:
+        Recommender.fit(model, interactions)
+    finally:
+        del model._fit
+    return model
+
+
+def _collect_interactions(interactions: DataFrame) -> pd.DataFrame:
+    return interactions.select("user_id", "item_id", "weight").toPandas()
+
+
+def fit_cooccurrence(
+    interactions: DataFrame,
+    *,
+    similarity: str = "jaccard",
+    n_neighbours: int = 100,
+    min_cooccurrence: int = 1,
+    time_decay_days: float | None = None,
+) -> tuple[CooccurrenceRecommender, DataFrame]:
+    """The local `CooccurrenceRecommender` with its similarities computed on Spark.
+
+    Returns the model (same arrays as fitting locally: the item similarities are built and
+    pruned with Spark DataFrame operations, the per-user and popularity arrays by the local
+    code on the collected interactions) and the interactions as fitted (decayed weights with
+    `time_decay_days`), which `recommend_all` scores.
+    """
+    model = CooccurrenceRecommender(similarity, n_neighbours, min_cooccurrence, time_decay_days)
+    check_positive_int("n_neighbours", n_neighbours)
+    check_positive_int("min_cooccurrence", min_cooccurrence)
+    if time_decay_days is not None:
+        interactions = decayed_weights(interactions, time_decay_days)
+    pairs = keep_top_neighbours(
+        item_similarity(interactions, similarity, min_cooccurrence=min_cooccurrence), n_neighbours
+    )
+    _with_shared_arrays(model, _collect_interactions(interactions))
+    kept = pairs.toPandas().sort_values(
+        ["item_id", "similarity", "neighbour_id"], ascending=[True, False, True], kind="stable"
+    )
+    rows = np.searchsorted(model.item_ids_, kept["item_id"].to_numpy(dtype=np.int64))
+    cols = np.searchsorted(model.item_ids_, kept["neighbour_id"].to_numpy(dtype=np.int64))
+    n_items = len(model.item_ids_)
+    matrix = sp.csr_matrix(
+        (kept["similarity"].to_numpy(dtype=np.float64), (rows, cols)), shape=(n_items, n_items)
+    )
+    model.similarity_indptr_ = matrix.indptr
+    model.similarity_indices_ = matrix.indices
+    model.similarity_data_ = matrix.data
+    return model, interactions
+
+
+def fit_als(
+    interactions: DataFrame,
+    *,
+    factors: int = 64,
+    regularization: float = 0.1,
+    alpha: float = 1.0,
+    iterations: int = 15,
+    seed: int = 42,
+) -> tuple[ALSRecommender, DataFrame]:
+    """The local `ALSRecommender` shape, trained by Spark MLlib's implicit-feedback ALS.
+
+    Spark's `regParam` (`regularization` here) is scaled by each user's and item's number of
+    interactions (ALS-WR), so its useful values are far smaller than the local engine's
+    (which `implicit` does not scale): about 0.01-1. Confidence is 1 + `alpha` x weight, as
+    locally. Cold start: users unseen in training get the popularity fallback, like every model;
+    Spark's `coldStartStrategy="drop"` keeps NaN factors out.
+    """
+    from pyspark.ml.recommendation import ALS
+
+    check_positive_int("factors", factors)
+    check_positive_int("iterations", iterations)
+    for name, value in (("regularization", regularization), ("alpha", alpha)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ParameterError(
+                f"parameter {name}={value!r} is not allowed; expected a number > 0"
+            )
+    model = ALSRecommender(factors, float(regularization), float(alpha), iterations, seed)
+    _with_shared_arrays(model, _collect_interactions(interactions))
+    spark = interactions.sparkSession
+    users = spark.createDataFrame(
+        pd.DataFrame(
+            {"user_id": model.user_ids_, "u": np.arange(len(model.user_ids_), dtype=np.int32)}
+        )
+    )
+    items = spark.createDataFrame(
+        pd.DataFrame(
+            {"item_id": model.item_ids_, "i": np.arange(len(model.item_ids_), dtype=np.int32)}
+        )
+    )
+    indexed = interactions.join(F.broadcast(items), "item_id").join(users, "user_id")
+    als = ALS(
+        rank=factors,
+        maxIter=iterations,
+        regParam=float(regularization),
+        alpha=float(alpha),
+        implicitPrefs=True,
+        seed=seed,
+        userCol="u",
+        itemCol="i",
+        ratingCol="weight",
+        coldStartStrategy="drop",
+    ).fit(indexed.select("u", "i", "weight"))
+    model.user_factors_ = _factors(als.userFactors, len(model.user_ids_), factors)
+    model.item_factors_ = _factors(als.itemFactors, len(model.item_ids_), factors)
+    return model, interactions
+
+
+def _factors(frame: DataFrame, n: int, factors: int) -> np.ndarray:
+    """Spark's (id, features) rows as an (n, factors) float64 array by id; missing ids: zeros."""
+    rows = frame.toPandas()
+    result = np.zeros((n, factors), dtype=np.float64)
+    if len(rows):
+        result[rows["id"].to_numpy()] = np.stack(rows["features"].to_numpy()).astype(np.float64)
+    return result
+
+
+def _recommend_partition(
+    algorithm: str, params: dict, arrays: dict[str, np.ndarray], k: int, exclude_seen: bool
+):
+    """A mapInPandas function: the local model's `recommend` for the users of one partition.
+
+    The partition's rows hold all interactions of its users; they become the seen-items arrays of
+    a model restricted to those users, which ranks with the local code (the same total order).
+    """
+    per_user = PER_USER_ARRAYS.get(algorithm, ())
+
+    def recommend(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        frames = [batch for batch in batches if len(batch)]
+        if not frames:
+            return
+        rows = pd.concat(frames, ignore_index=True)
+        user_ids, user_rows = np.unique(
+            rows["user_id"].to_numpy(dtype=np.int64), return_inverse=True
+        )
+        item_rows = np.searchsorted(arrays["item_ids_"], rows["item_id"].to_numpy(dtype=np.int64))
+        shape = (len(user_ids), len(arrays["item_ids_"]))
+        seen = sp.csr_matrix(
+            (rows["weight"].to_numpy(dtype=np.float64), (user_rows, item_rows)), shape=shape
+        )
+        seen.sum_duplicates()
+        local = dict(arrays)
+        global_rows = np.searchsorted(arrays["user_ids_"], user_ids)
+        for name in per_user:
+            local[name] = arrays[name][global_rows]
+        local.update(
+            user_ids_=user_ids,
+            seen_indptr_=seen.indptr,
+            seen_indices_=seen.indices,
+            seen_weights_=seen.data,
+        )
+        model = ALGORITHMS[algorithm].from_arrays(params, local)
+        for start in range(0, len(user_ids), model.batch_size * 8):
+            yield model.recommend(user_ids[start : start + model.batch_size * 8], k, exclude_seen)
+
+    return recommend
+
+
+RECOMMENDATION_SCHEMA = T.StructType(
+    [
+        T.StructField("user_id", T.LongType()),
+        T.StructField("item_id", T.LongType()),
+        T.StructField("rank", T.LongType()),
+        T.StructField("score", T.DoubleType()),
+        T.StructField("fallback", T.BooleanType()),
+    ]
+)
+
+
+def recommend_all(
+    model: Recommender,
+    interactions: DataFrame,
+    k: int = 10,
+    *,
+    exclude_seen: bool = True,
+    partitions: int | None = None,
+) -> DataFrame:
+    """Top-k for every user in `interactions` (those `model` was fitted on), computed on Spark.
+
+    Users are spread over `partitions` (default: the session's shuffle partitions); each task
+    scores its users with the local model's own code and arrays, so the lists, scores and tie
+    order are the local engine's, while no machine holds more than its share of users.
+    """
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    arrays = {
+        name: value for name, value in model.to_arrays().items() if not name.startswith("seen_")
+    }
+    spark = interactions.sparkSession
+    n = partitions or int(spark.conf.get("spark.sql.shuffle.partitions"))
+    rows = interactions.select("user_id", "item_id", "weight").repartition(n, "user_id")
+    function = _recommend_partition(model.algorithm, model.get_params(), arrays, k, exclude_seen)
+    return rows.mapInPandas(function, RECOMMENDATION_SCHEMA)

