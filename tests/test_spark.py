@@ -21,7 +21,12 @@ from shoprec.params import ParameterError  # noqa: E402
 from shoprec.spark import data as spark_data  # noqa: E402
 from shoprec.spark import metrics as spark_metrics  # noqa: E402
 from shoprec.spark import models as spark_models  # noqa: E402
-from shoprec.spark.session import java_problem, resolve_master, spark_session  # noqa: E402
+from shoprec.spark.session import (  # noqa: E402
+    engine_metadata,
+    java_problem,
+    resolve_master,
+    spark_session,
+)
 from shoprec.validation import DataValidationError, validate_interactions  # noqa: E402
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
@@ -237,3 +242,12 @@ def test_master_comes_from_parameter_then_environment(monkeypatch):
 
 def test_an_unusable_java_home_is_named(tmp_path: Path):
     assert "does not exist or is not executable" in java_problem(str(tmp_path / "no-jdk"))
+
+
+def test_engine_metadata_names_spark_and_hides_credentials(spark):
+    recorded = engine_metadata(spark, "sc://reader:secret@spark.example:15002/;token=abc")
+    assert recorded == {
+        "engine": "spark",
+        "spark_version": pyspark.__version__,
+        "spark_master": "sc://spark.example:15002/",
+    }

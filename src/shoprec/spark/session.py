@@ -143,3 +143,12 @@ def spark_session(
 def spark_version(spark: SparkSession) -> str:
     """The version of the Spark that runs `spark`'s queries (the server's, with Spark Connect)."""
     return spark.version
+
+
+def engine_metadata(spark: SparkSession, master: str | None = None) -> dict[str, str]:
+    """What tracking and the model artifact record about the engine that trained a model.
+
+    The master is recorded without any `;token=...` or user:password part of its URL.
+    """
+    shown = re.sub(r";.*$", "", re.sub(r"//[^/@]*@", "//", resolve_master(master)))
+    return {"engine": "spark", "spark_version": spark_version(spark), "spark_master": shown}
