@@ -23,7 +23,6 @@ from shoprec.benchmark_scale import (
     INTERACTIONS_FILE,
     SCALE_MODELS,
     SCALE_SHOP,
-    write_scale_interactions,
 )
 from shoprec.runs import project_dir
 
@@ -33,6 +32,18 @@ SPARK_CONFIG = {
     "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
 }
 MASTER = "local[2]"
+
+
+def _write_shop(directory: Path, size: dict[str, int], seed: int = 42) -> dict[str, int]:
+    """Generate the shop once (the scale benchmark's, or a smaller one) as plain arrays."""
+    from shoprec.interactions import to_interactions
+    from shoprec.synthetic import generate_shop
+
+    directory.mkdir(parents=True, exist_ok=True)
+    shop = generate_shop(**size, seed=seed)
+    interactions = to_interactions(shop.events)
+    np.savez(directory / INTERACTIONS_FILE, **{c: interactions[c].to_numpy() for c in interactions})
+    return {**size, "n_events": len(shop.events), "n_interactions": len(interactions)}
 
 
 def _rss_mb(pid: int) -> float:
@@ -165,11 +176,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=Path("docs/benchmarks-spark.md"))
     parser.add_argument("--engine", choices=("local", "spark"), action="append")
+    parser.add_argument(
+        "--events", type=int, default=SCALE_SHOP["n_events"],
+        help="a smaller shop for a quick look (users and items shrink in proportion)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    directory = project_dir() / "runs" / "benchmark-spark"
+    share = args.events / SCALE_SHOP["n_events"]
+    size = {
+        "n_users": max(100, round(SCALE_SHOP["n_users"] * share)),
+        "n_items": max(100, round(SCALE_SHOP["n_items"] * share)),
+        "n_events": args.events,
+    }
+    directory = project_dir() / "runs" / f"benchmark-spark-{args.events}"
     shop_file = directory / "shop.json"
     if not shop_file.is_file():
-        shop = write_scale_interactions(directory)
+        shop = _write_shop(directory, size)
         shop_file.write_text(json.dumps(shop))
     shop = json.loads(shop_file.read_text())
     parquet = directory / "interactions.parquet"
@@ -180,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     for engine in args.engine or ["local", "spark"]:
         rows.append(measure(directory, engine))
         print(json.dumps(rows[-1]), flush=True)
-    args.output.write_text(render({**SCALE_SHOP, **shop}, rows))
+    args.output.write_text(render({**size, **shop}, rows))
     print(f"wrote {args.output}")
     return 0
 
