@@ -9,12 +9,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from shoprec.errors import ShoprecError
 from shoprec.params import ParameterError
+from shoprec.settings import get_settings
 
 DEFAULT_MASTER = "local[*]"
 MASTER_VARIABLE = "SHOPREC_SPARK_MASTER"
@@ -33,7 +36,7 @@ LOCAL_DEFAULTS = {
 }
 
 
-class SparkUnavailableError(RuntimeError):
+class SparkUnavailableError(ShoprecError, RuntimeError):
     """The Spark engine cannot start here: no suitable Java, or a bad master URL."""
 
 
@@ -91,7 +94,7 @@ def _output_to(path: Path) -> Iterator[None]:
 
 def resolve_master(master: str | None = None) -> str:
     """The Spark master to use: `master`, else $SHOPREC_SPARK_MASTER, else `local[*]`."""
-    chosen = master or os.environ.get(MASTER_VARIABLE) or DEFAULT_MASTER
+    chosen = master or get_settings().spark_master or DEFAULT_MASTER
     if not MASTER_PATTERN.match(chosen):
         raise ParameterError(
             f"parameter spark_master={chosen!r} is not allowed; expected local[*], local[N], "
@@ -109,6 +112,11 @@ def spark_session(
     (nothing starts here, so no Java is needed). `config` adds or overrides Spark settings.
     """
     master = resolve_master(master)
+    # pyspark 4.x warns on every pandas conversion that pandas 3 is new to it; the conversions
+    # shoprec uses are tested (tests/test_spark.py), so the warning is noise in notebooks.
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
     settings = {**SESSION_DEFAULTS, **(dict(config or {}))}
     if master.startswith("sc://"):
         builder = SparkSession.builder.remote(master)
