@@ -108,10 +108,11 @@ def spark_session(
 ) -> SparkSession:
     """The active Spark session for `master` (see `resolve_master`), started if needed.
 
+    Under `spark-submit`, its `--master` is kept unless `master` or the setting is given.
     A local master runs on 127.0.0.1 without the web UI; `sc://` connects to Spark Connect
     (nothing starts here, so no Java is needed). `config` adds or overrides Spark settings.
     """
-    master = resolve_master(master)
+    given, master = master, resolve_master(master)
     # pyspark 4.x warns on every pandas conversion that pandas 3 is new to it; the conversions
     # shoprec uses are tested (tests/test_spark.py), so the warning is noise in notebooks.
     warnings.filterwarnings(
@@ -129,7 +130,14 @@ def spark_session(
                 "Ubuntu: apt-get install openjdk-17-jdk-headless; or run .ci/install-jdk as "
                 "root) or set JAVA_HOME to one; or use engine=local"
             )
-        builder = SparkSession.builder.master(master)
+        # Under spark-submit the gateway is already up with --master; keep it unless told.
+        submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+        told = given is not None or "spark_master" in get_settings().model_fields_set
+        builder = SparkSession.builder
+        if told or not submitted:
+            builder = builder.master(master)
+        else:
+            master = SparkSession.builder.getOrCreate().conf.get("spark.master")
         if master.startswith("local"):
             settings = {**SESSION_DEFAULTS, **LOCAL_DEFAULTS, **(dict(config or {}))}
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
