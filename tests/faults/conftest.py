@@ -119,7 +119,7 @@ def fake_run():
 
     def make(project: Path, run_id: str, model, status: str = "passed") -> Path:
         run_dir = project / "runs" / run_id
-        save_model(model, run_dir / "02_train" / "model", {"run_id": run_id})
+        save_model(model, run_dir / "03_train" / "model", {"run_id": run_id})
         production = (
             {"status": "unavailable", "reason": "store down"}
             if status == "incomplete"
@@ -129,14 +129,14 @@ def fake_run():
         evaluation = decide(load_policy(), ndcg, production)
         evaluation["metrics"] = {"candidate": {"ndcg": ndcg["candidate"]}}
         assert evaluation["status"] == status
-        (run_dir / "03_evaluate").mkdir()
-        (run_dir / "03_evaluate" / "evaluation.json").write_text(json.dumps(evaluation))
+        (run_dir / "04_evaluate").mkdir()
+        (run_dir / "04_evaluate" / "evaluation.json").write_text(json.dumps(evaluation))
         record = {
             "run_id": run_id,
             "status": "succeeded",
             "evaluation_passed": evaluation["passed"],
             "evaluation_status": status,
-            "parameters": {"02_train": {"algorithm": model.algorithm, "seed": 42}},
+            "parameters": {"03_train": {"algorithm": model.algorithm, "seed": 42}},
         }
         (run_dir / "run.json").write_text(json.dumps(record))
         return run_dir

@@ -33,8 +33,8 @@ from shoprec.policy import (
 from shoprec.runs import EVALUATION_FILE, MODEL_SUBDIR
 
 pytestmark = pytest.mark.faults
-EVALUATE = "03_evaluate"
-TRAIN = "02_train"
+EVALUATE = "04_evaluate"
+TRAIN = "03_train"
 
 
 def test_thresholds_given_as_parameters_are_refused(shoprec, project: Path) -> None:
@@ -109,7 +109,7 @@ def test_production_trained_on_other_data_cannot_be_compared(smoke_data) -> None
 
 @pytest.fixture(scope="module")
 def candidate(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path:
-    """A smoke-profile model trained by 02_train (no tuning file)."""
+    """A smoke-profile model trained by 03_train (no tuning file)."""
     output = tmp_path_factory.mktemp("candidate")
     papermill.execute_notebook(
         str(repo_root / "notebooks" / f"{TRAIN}.ipynb"),
@@ -180,7 +180,7 @@ def test_store_down_gives_an_incomplete_evaluation_that_deploy_refuses(
     evaluation = _evaluate(
         repo_root,
         candidate,
-        run_dir / "03_evaluate",
+        run_dir / "04_evaluate",
         production_unavailable="cannot fetch the production model (store down)",
     )
     assert evaluation["status"] == "incomplete" and evaluation["passed"] is False

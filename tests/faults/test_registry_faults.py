@@ -105,7 +105,7 @@ def test_registration_records_code_and_policy(version, store_project: Path) -> N
     assert (
         version.tags[registry.POLICY_TAG]
         == json.loads(
-            (store_project / "runs" / "run-a" / "03_evaluate" / "evaluation.json").read_text()
+            (store_project / "runs" / "run-a" / "04_evaluate" / "evaluation.json").read_text()
         )["policy"]["sha256"]
     )
     assert version.tags[registry.STATUS_TAG] == "passed"
