@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
 from shoprec.runs import project_dir
 
 POLICY_FILE = Path("policy") / "deploy-policy.toml"
@@ -19,8 +20,10 @@ THRESHOLDS = ("k", "min_ndcg", "min_lift_over_baseline", "max_regression")
 """The policy's `[evaluation]` fields: no notebook parameter may carry these names."""
 
 
-class PolicyError(ValueError):
+class PolicyError(ShoprecError, ValueError):
     """A deploy policy file that is missing or malformed; the message names the file and field."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass(frozen=True)

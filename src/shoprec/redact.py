@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
+
 MASK = "***"
 DATABASE_PASSWORD_VARIABLE = "SHOPREC_DATABASE_PASSWORD"
 SECRET_NAME = re.compile(
@@ -80,8 +82,10 @@ def secrets_in(value: Any) -> list[str]:
     return []
 
 
-class SecretError(ValueError):
+class SecretError(ShoprecError, ValueError):
     """Parameters carrying secrets in a way shoprec cannot keep out of its records."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 def split_secrets(parameters: Any) -> tuple[Any, dict[str, str]]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from shoprec.artifact import METADATA_FILE, ArtifactError, file_sha256, verify_files
+from shoprec.errors import ShoprecError
 from shoprec.runs import project_dir
 from shoprec.tracking.store import REGISTERED_MODEL, STORE_DIR
 
@@ -45,7 +46,7 @@ ARTIFACT_KEY = "shoprec_model"  # as in shoprec.mlflow_model
 CACHE_DIR = "models"
 
 
-class RegistryError(LookupError):
+class RegistryError(ShoprecError, LookupError):
     """A model version that does not exist, or whose artifact is not what was registered."""
 
 
