@@ -258,6 +258,10 @@ def run_pipeline(
                     progress_bar=progress and sys.stderr.isatty() and _bar(step, name),
                 )
             except PapermillExecutionError as error:
+                if error.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
+                    record.update(status="interrupted", interrupted_notebook=name)
+                    record["error"] = f"interrupted by SIGINT in {name}.ipynb"
+                    raise RunInterrupted(signal.SIGINT) from None
                 record.update(status="failed", failed_notebook=name)
                 record["error"] = redact.redact_text(_describe_failure(name, output, error))
                 raise PipelineError(record["error"]) from None
