@@ -123,6 +123,7 @@ def candidate(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path
 
 
 def _evaluate(repo_root: Path, model_dir: Path, output: Path, **parameters: str) -> dict:
+    output.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(
         str(repo_root / "notebooks" / f"{EVALUATE}.ipynb"),
         str(output / f"{EVALUATE}.ipynb"),
