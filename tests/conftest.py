@@ -44,6 +44,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_root: Path) ->
     """A scratch project directory with the repository's notebooks and lock file."""
     (tmp_path / "notebooks").symlink_to(repo_root / "notebooks")
     (tmp_path / "requirements.lock").symlink_to(repo_root / "requirements.lock")
+    (tmp_path / "policy").symlink_to(repo_root / "policy")
     monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the project's own store
     return tmp_path

@@ -21,6 +21,7 @@ from shoprec.deploy.errors import ServiceError
 from shoprec.deploy.gates import failed_checks, smoke_test
 from shoprec.errors import ConfigurationError
 from shoprec.models import Recommender
+from shoprec.policy import load_policy
 from shoprec.service.app import create_app
 from shoprec.tracking import registry
 from shoprec.tracking.store import client, local_database
@@ -59,7 +60,9 @@ def make_run(
     (run_dir / "run.json").write_text(json.dumps(record))
     (run_dir / "04_evaluate").mkdir()
     evaluation = {
+        "status": "passed" if passed else "failed",
         "passed": passed,
+        "policy": load_policy().record(),
         "checks": [{"check": name, "passed": ok} for name, ok in outcomes.items()],
         "metrics": {},
     }
@@ -78,8 +81,11 @@ def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path) -> Iterator[Path]:
-    """An empty project with its own store and ports; its services are stopped afterwards."""
+def project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path, repo_root: Path
+) -> Iterator[Path]:
+    """An empty project with its own store, deploy policy and ports; services stopped after."""
+    (tmp_path / "policy").symlink_to(repo_root / "policy")
     monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / '.shoprec' / 'mlflow.db'}")
     local_database().parent.mkdir()

@@ -10,6 +10,8 @@ import papermill
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
+from shoprec.policy import load_policy
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 # spark_engine.ipynb starts a JVM of its own: nbval runs it (and checks its outputs) once.
@@ -85,17 +87,20 @@ def test_evaluate_passes_candidate_against_baseline(trained, tmp_path):
     assert len(pd.read_csv(tmp_path / "test_interactions.csv")) > 0
 
 
-def test_evaluate_compares_with_production_and_fails_an_impossible_threshold(trained, tmp_path):
+def test_evaluate_compares_with_production_under_the_policy_not_parameters(trained, tmp_path):
     execute(
         "04_evaluate.ipynb",
         tmp_path,
         model_dir=str(trained / "model"),
         production_model_dir=str(trained / "model"),
-        min_ndcg=0.99,
+        min_ndcg=0.99,  # not a parameter: the thresholds come from policy/deploy-policy.toml
     )
     evaluation = json.loads((tmp_path / "evaluation.json").read_text())
-    assert evaluation["passed"] is False
-    assert [check["passed"] for check in evaluation["checks"]] == [False, True, True]
+    assert evaluation["status"] == "passed" and evaluation["passed"] is True
+    assert [check["passed"] for check in evaluation["checks"]] == [True, True, True]
+    assert evaluation["checks"][0]["threshold"] == load_policy().min_ndcg
+    assert evaluation["policy"]["sha256"] == load_policy().sha256
+    assert evaluation["production"]["status"] == "compared"
     assert evaluation["metrics"]["production"] == evaluation["metrics"]["candidate"]
 
 
@@ -147,7 +152,11 @@ def test_library_notebooks_run(name, tmp_path):
             {"model_dir": "no/such/model"},
             "model_dir='no/such/model': path does not exist",
         ),
-        ("04_evaluate.ipynb", {"k": -2}, "parameter k=-2 is not allowed"),
+        (
+            "04_evaluate.ipynb",
+            {"production_model_dir": "no/such/model"},
+            "production_model_dir='no/such/model': path does not exist",
+        ),
         ("03_train.ipynb", {"hyperparameters": {"l3": 1}}, "unknown names ['l3']"),
         ("03_train.ipynb", {"dataset": "file"}, "dataset 'file' needs option(s) path"),
         ("02_tune.ipynb", {"search_space": {"similarity": []}}, "expected a non-empty list"),

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from shoprec.artifact import ARRAYS_FILE, ArtifactError, save_model
 from shoprec.deploy import state
 from shoprec.models import Recommender
+from shoprec.policy import POLICY_FILE, load_policy
 from shoprec.service.app import create_app
 from shoprec.tracking import registry
 from shoprec.tracking.store import client, local_database
@@ -39,6 +40,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path) 
     return tmp_path
 
 
+def repo_policy() -> Path:
+    return Path(__file__).resolve().parents[1] / POLICY_FILE
+
+
 def make_run(project: Path, run_id: str, model: Recommender, passed: bool = True) -> Path:
     """A fake pipeline run: record, model artifact and evaluation."""
     run_dir = project / "runs" / run_id
@@ -54,7 +59,13 @@ def make_run(project: Path, run_id: str, model: Recommender, passed: bool = True
     (run_dir / "run.json").write_text(json.dumps(record))
     (run_dir / "04_evaluate").mkdir()
     checks = [{"check": "beats_popularity", "passed": passed}]
-    evaluation = {"passed": passed, "checks": checks, "metrics": {"candidate": {"ndcg": 0.25}}}
+    evaluation = {
+        "status": "passed" if passed else "failed",
+        "passed": passed,
+        "policy": load_policy(repo_policy()).record(),
+        "checks": checks,
+        "metrics": {"candidate": {"ndcg": 0.25}},
+    }
     (run_dir / "04_evaluate" / "evaluation.json").write_text(json.dumps(evaluation))
     return run_dir
 
@@ -112,7 +123,7 @@ def test_replaced_model_json_is_refused(project: Path, cooccurrence_model: Recom
     version = log_run(make_run(project, "run-a", cooccurrence_model)).model_version
     stored = registered_file(project, "model.json")
     stored.write_text(stored.read_text().replace('"run-a"', '"run-z"'))
-    with pytest.raises(ArtifactError, match="not the model.json registered"):
+    with pytest.raises(ArtifactError, match="model.json: sha256 does not match the registry's"):
         create_app(registry.model_uri(version))
 
 

@@ -19,12 +19,10 @@ class ArtifactError(ValueError):
     """A model artifact that is missing, incomplete, tampered with or of an unknown kind."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of the file at `path`."""
+    with Path(path).open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def save_model(model: Recommender, directory: Path, metadata: dict[str, Any] | None = None) -> Path:
@@ -39,7 +37,7 @@ def save_model(model: Recommender, directory: Path, metadata: dict[str, Any] | N
         "params": model.get_params(),
         "shoprec_version": __version__,
         "metadata": metadata or {},
-        "files": {ARRAYS_FILE: _sha256(arrays_path)},
+        "files": {ARRAYS_FILE: file_sha256(arrays_path)},
     }
     (directory / METADATA_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return directory
@@ -69,18 +67,25 @@ def read_metadata(directory: Path) -> dict[str, Any]:
     return record
 
 
-def load_model(directory: Path) -> Recommender:
-    """Load a model saved by `save_model`, verifying every file's checksum first."""
+def verify_files(directory: Path) -> dict[str, Any]:
+    """The artifact's `model.json`, once every file it lists has the sha256 it records."""
     directory = Path(directory)
     record = read_metadata(directory)
     for name, expected in record["files"].items():
         path = directory / name
         if not path.is_file():
             raise ArtifactError(f"{path}: listed in {METADATA_FILE} but missing")
-        if _sha256(path) != expected:
+        if file_sha256(path) != expected:
             raise ArtifactError(
                 f"{path}: sha256 does not match {METADATA_FILE}; artifact was altered"
             )
+    return record
+
+
+def load_model(directory: Path) -> Recommender:
+    """Load a model saved by `save_model`, verifying every file's checksum first."""
+    directory = Path(directory)
+    record = verify_files(directory)
     try:
         with np.load(directory / ARRAYS_FILE, allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}

@@ -3,9 +3,11 @@
 """Real interaction data: MovieLens (folder, zip, or download with checksum) and shop extracts."""
 
 import csv
+import gzip
 import hashlib
 import io
 import os
+import sqlite3
 import tempfile
 import urllib.request
 import zipfile
@@ -17,7 +19,10 @@ from urllib.error import URLError
 import numpy as np
 import pandas as pd
 import sqlalchemy
+import sqlparse
+from sqlparse.tokens import Keyword
 
+from shoprec.redact import DATABASE_PASSWORD_VARIABLE, MASK, redact_text
 from shoprec.runs import project_dir
 from shoprec.validation import (
     INTERACTION_COLUMNS,
@@ -313,48 +318,166 @@ def locate_movielens(name: str, *, allow_download: bool = True) -> Path:
         ) from None
 
 
+BINARY_SNIFF_BYTES = 8192
+
+
+def _open_text_check(path: Path) -> None:
+    """Refuse a file that is binary (NUL bytes near its start): not a CSV extract."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as stream:
+            head = stream.read(BINARY_SNIFF_BYTES)
+    except (OSError, EOFError) as error:
+        raise DataValidationError(str(path), f"cannot read the file: {error}") from None
+    if b"\0" in head:
+        raise DataValidationError(
+            str(path), "is a binary file (it holds NUL bytes), not CSV text; expected UTF-8 CSV"
+        )
+
+
 def read_interactions_file(
     path: str | Path, columns: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
-    """The validated events in the CSV or Parquet file at `path`, in canonical columns."""
+    """The validated events in the CSV or Parquet file at `path`, in canonical columns.
+
+    A CSV must be UTF-8 text; a binary or otherwise encoded file is refused, naming the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataUnavailableError(f"{path}: no such file")
     if path.suffix.lower() in {".parquet", ".pq"}:
-        return validate_interactions(pd.read_parquet(path), str(path), columns=columns)
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+            raise DataValidationError(str(path), f"not a readable Parquet file: {error}") from None
+        return validate_interactions(frame, str(path), columns=columns)
     if not path.name.lower().endswith((".csv", ".csv.gz")):
         raise ValueError(f"{path}: expected a .csv, .csv.gz, .parquet or .pq file")
+    _open_text_check(path)
     try:
-        frame = pd.read_csv(path, dtype=str, skip_blank_lines=False)
+        frame = pd.read_csv(path, dtype=str, skip_blank_lines=False, encoding="utf-8")
     except pd.errors.EmptyDataError:
         frame = pd.DataFrame()
     except pd.errors.ParserError as error:
         raise DataValidationError(str(path), f"cannot parse the file: {error}") from None
+    except UnicodeDecodeError as error:
+        raise DataValidationError(
+            str(path),
+            f"is not UTF-8 text (byte {error.object[error.start : error.start + 1]!r}: "
+            f"{error.reason}); save the extract as UTF-8 CSV",
+        ) from None
     return validate_interactions(frame, str(path), columns=columns, header_lines=1)
 
 
+class QueryRefused(ValueError):
+    """A dataset query that is not a single read-only SELECT: it never reaches the database."""
+
+
+# Keywords that make a SELECT change data or schema (`SELECT ... INTO t`, `FOR UPDATE`).
+WRITING_KEYWORDS = frozenset({"INTO"})
+
+
+def check_read_only_query(query: str) -> str:
+    """`query` if it is one SELECT (or WITH ... SELECT) statement that changes nothing.
+
+    Raises QueryRefused naming what is wrong otherwise.
+    """
+    statements = [s for s in sqlparse.parse(query) if s.value.strip(" \t\r\n;")]
+    if not statements:
+        raise QueryRefused("the query is empty; expected one SELECT statement")
+    if len(statements) > 1:
+        raise QueryRefused(
+            f"the query holds {len(statements)} statements; a dataset is read by one SELECT"
+        )
+    (statement,) = statements
+    kind = statement.get_type()
+    if kind != "SELECT":
+        what = "an unrecognised statement" if kind == "UNKNOWN" else f"a {kind} statement"
+        raise QueryRefused(
+            f"{what} is refused: a dataset is read by one SELECT (or WITH ... SELECT), never "
+            "written"
+        )
+    for token in statement.flatten():
+        dml = token.ttype in sqlparse.tokens.Keyword.DML and token.normalized != "SELECT"
+        ddl = token.ttype in sqlparse.tokens.Keyword.DDL
+        if dml or ddl or (token.ttype in Keyword and token.normalized in WRITING_KEYWORDS):
+            raise QueryRefused(
+                f"the query uses {token.normalized}: a dataset query may only read, never "
+                "change data or schema"
+            )
+    return str(statement).strip().rstrip(";").strip()
+
+
 def database_url(url: str) -> sqlalchemy.URL:
-    """`url` as a SQLAlchemy URL; a plain path names an existing SQLite file."""
-    if "://" in url:
-        return sqlalchemy.make_url(url)
-    path = Path(url)
-    if not path.is_file():
-        raise DataUnavailableError(f"{url}: no such SQLite database file")
-    return sqlalchemy.URL.create("sqlite", database=str(path.resolve()))
+    """`url` as a SQLAlchemy URL; a plain path names an existing SQLite file.
+
+    A password masked as `***` (or none, for backends without their own password file) is
+    taken from $SHOPREC_DATABASE_PASSWORD; PostgreSQL's driver also reads PGPASSWORD and .pgpass.
+    """
+    if "://" not in url:
+        path = Path(url)
+        if not path.is_file():
+            raise DataUnavailableError(f"{url}: no such SQLite database file")
+        return sqlalchemy.URL.create("sqlite", database=str(path.resolve()))
+    address = sqlalchemy.make_url(url)
+    password = os.environ.get(DATABASE_PASSWORD_VARIABLE)
+    if address.password == MASK and not password:
+        raise DataUnavailableError(
+            f"{address.render_as_string(hide_password=True)}: the password was masked in the "
+            f"parameters; set {DATABASE_PASSWORD_VARIABLE} (or PGPASSWORD / ~/.pgpass for "
+            "PostgreSQL) in the environment"
+        )
+    if password and address.password in (MASK, None) and address.username:
+        address = address.set(password=password)
+    if address.drivername == "postgresql":
+        address = address.set(drivername="postgresql+psycopg")
+    return address
+
+
+def read_only_engine(address: sqlalchemy.URL) -> sqlalchemy.Engine:
+    """An engine whose connections cannot write where the backend allows it (SQLite, PostgreSQL)."""
+    backend = address.get_backend_name()
+    if backend == "sqlite" and address.database not in (None, "", ":memory:"):
+        uri = Path(address.database).resolve().as_uri() + "?mode=ro"
+        engine = sqlalchemy.create_engine(
+            "sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False)
+        )
+    elif backend == "postgresql":
+        options = {"options": "-c default_transaction_read_only=on"}
+        engine = sqlalchemy.create_engine(address, connect_args=options)
+    else:
+        engine = sqlalchemy.create_engine(address)
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _query_only(dbapi_connection, record) -> None:
+        if backend == "sqlite":
+            dbapi_connection.execute("PRAGMA query_only = ON")
+
+    return engine
 
 
 def read_interactions_sql(
     query: str, url: str, columns: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
-    """The validated events that `query` returns from the database at `url`."""
+    """The validated events that `query` returns from the database at `url`, read-only.
+
+    Raises QueryRefused, before connecting, unless `query` is a single read-only SELECT.
+    """
+    statement = check_read_only_query(query)
     address = database_url(url)
-    engine = sqlalchemy.create_engine(address)
+    source = f"query on {address.render_as_string(hide_password=True)}"
+    engine = read_only_engine(address)
     try:
         with engine.connect() as connection:
-            frame = pd.read_sql_query(sqlalchemy.text(query), connection)
+            if address.get_backend_name() == "postgresql":
+                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            frame = pd.read_sql_query(sqlalchemy.text(statement), connection)
+            connection.rollback()
+    except sqlalchemy.exc.DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        raise DataUnavailableError(f"{source}: {redact_text(reason)}") from None
     finally:
         engine.dispose()
-    source = f"query on {address.render_as_string(hide_password=True)}"
     return validate_interactions(frame, source, columns=columns)
 
 

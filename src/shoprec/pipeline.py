@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import secrets
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,16 +18,21 @@ from typing import Any
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
+from shoprec import redact
 from shoprec.datasets import DATASETS, PROFILES
 from shoprec.errors import ShoprecError
 from shoprec.execution import execute_notebook
 from shoprec.params import check_choice, closest
-from shoprec.runs import EVALUATION_FILE, MODEL_SUBDIR, RUN_RECORD, project_dir, runs_dir
+from shoprec.policy import POLICY_FILE, THRESHOLDS
+from shoprec.runs import COMPLETED, EVALUATION_FILE, MODEL_SUBDIR, RUN_RECORD, project_dir, runs_dir
 from shoprec.tracking import provenance
 
 PIPELINE_NOTEBOOKS = ("01_explore_data", "02_tune", "03_train", "04_evaluate")
 # Parameters the pipeline sets to paths inside the run directory.
 RUN_PATH_PARAMETERS = ("output_dir", "model_dir", "tuning_file")
+# --- owned parameters (issue 11): what the pipeline alone may set; `-p` giving one is refused.
+PRODUCTION_PARAMETERS = ("production_model_dir", "production_unavailable")
+OWNED_PARAMETERS = (*RUN_PATH_PARAMETERS, *PRODUCTION_PARAMETERS)
 EXIT_NOT_TRACKED = 3
 NOTEBOOKS_DIR = Path("notebooks")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -62,6 +68,37 @@ class ProductionModel:
     directory: Path
 
 
+@dataclass(frozen=True)
+class ProductionUnavailable:
+    """Production could not be fetched (the store failed): the evaluation will be incomplete."""
+
+    reason: str
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived while the pipeline ran."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def check_overrides(overrides: dict[str, Any]) -> None:
+    """Refuse `-p` for parameters the pipeline owns and for the deploy policy's thresholds."""
+    owned = sorted(set(overrides) & set(OWNED_PARAMETERS))
+    if owned:
+        raise PipelineError(
+            f"-p {', '.join(owned)}: set by the pipeline itself (paths inside the run directory, "
+            "the production model to compare with); it cannot be given"
+        )
+    thresholds = sorted(set(overrides) & set(THRESHOLDS) - {"k"})
+    if thresholds:
+        raise PipelineError(
+            f"-p {', '.join(thresholds)}: deploy thresholds are not run parameters; they live in "
+            f"{POLICY_FILE} (versioned with the code, recorded with every evaluation)"
+        )
+
+
 def new_run_id() -> str:
     """A sortable, unique run id: UTC time plus a random suffix."""
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
@@ -90,19 +127,18 @@ def notebook_parameters(notebook: Path) -> dict[str, Any]:
 
 
 def plan_parameters(
-    run: PipelineRun, notebooks_dir: Path, production_model: Path | None
+    run: PipelineRun,
+    notebooks_dir: Path,
+    production: "ProductionModel | ProductionUnavailable | None" = None,
 ) -> dict[str, dict[str, Any]]:
     """Every parameter of every notebook in the run: its defaults overridden by what was given."""
+    check_overrides(run.overrides)
     common = {"profile": run.profile, "dataset": run.dataset}
     declared = {
         name: notebook_parameters(notebooks_dir / f"{name}.ipynb") for name in PIPELINE_NOTEBOOKS
     }
-    known = set().union(*declared.values()) - set(RUN_PATH_PARAMETERS)
+    known = set().union(*declared.values()) - set(OWNED_PARAMETERS)
     for name in sorted(run.overrides):
-        if name in RUN_PATH_PARAMETERS:
-            raise PipelineError(
-                f"-p {name}: the pipeline sets {name} to a path inside the run; it cannot be given"
-            )
         if name not in known:
             raise PipelineError(
                 f"-p {name}: no notebook has such a parameter{closest(name, known)} "
@@ -113,7 +149,7 @@ def plan_parameters(
         fixed = {
             key: value
             for key, value in run.fixed.get(name, {}).items()
-            if key in defaults and key not in RUN_PATH_PARAMETERS
+            if key in defaults and key not in OWNED_PARAMETERS
         }
         given = {
             key: value for key, value in {**common, **run.overrides}.items() if key in defaults
@@ -121,8 +157,10 @@ def plan_parameters(
         plan[name] = {**defaults, **fixed, **given, "output_dir": str(run.directory / name)}
     plan["03_train"]["tuning_file"] = str(run.directory / "02_tune" / "tuning.json")
     plan["04_evaluate"]["model_dir"] = str(run.directory / "03_train" / "model")
-    if production_model is not None:
-        plan["04_evaluate"]["production_model_dir"] = str(production_model)
+    if isinstance(production, ProductionModel):
+        plan["04_evaluate"]["production_model_dir"] = str(production.directory)
+    elif isinstance(production, ProductionUnavailable):
+        plan["04_evaluate"]["production_unavailable"] = production.reason
     return plan
 
 
@@ -139,6 +177,7 @@ def _write_record(run: PipelineRun, record: dict[str, Any]) -> None:
 
 
 def _point_latest(run: PipelineRun) -> None:
+    """Point `runs/latest` at the run (only ever at a completed one: see run_pipeline)."""
     latest = run.directory.parent / "latest"
     staging = run.directory.parent / f".latest-{run.run_id}"
     staging.symlink_to(run.directory.name)
@@ -164,34 +203,48 @@ def _describe_failure(notebook: str, output: Path, error: PapermillExecutionErro
 
 
 def run_pipeline(
-    run: PipelineRun, *, production_model: ProductionModel | None = None, progress: bool = True
+    run: PipelineRun,
+    *,
+    production_model: ProductionModel | ProductionUnavailable | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Execute the pipeline notebooks in order; return the run record (status, timings, params)."""
     root = project_dir()
     notebooks_dir = root / NOTEBOOKS_DIR
-    plan = plan_parameters(run, notebooks_dir, production_model and production_model.directory)
+    plan = plan_parameters(run, notebooks_dir, production_model)
+    # --- secrets (issue 11): nothing recorded holds a credential; the kernel gets it from env.
+    try:
+        plan, secret_env = redact.split_secrets(plan)
+    except redact.SecretError as error:
+        raise PipelineError(str(error)) from None
+    scrub = redact.RedactingFilter([*secret_env.values(), *redact.secrets_in(run.overrides)])
     (run.directory / "notebooks").mkdir(parents=True)
     packages = provenance.installed_packages()
     packages_json = json.dumps(packages, indent=2) + "\n"
     (run.directory / provenance.PACKAGES_FILE).write_text(packages_json)
     log_handler = logging.FileHandler(run.directory / "pipeline.log")
+    log_handler.addFilter(scrub)
     logging.getLogger("papermill").addHandler(log_handler)
     logging.getLogger("papermill").setLevel(logging.INFO)
     record: dict[str, Any] = {
         "run_id": run.run_id,
         "profile": run.profile,
         "dataset": run.dataset,
-        "overrides": run.overrides,
+        "overrides": redact.redact(run.overrides),
         "parameters": plan,
-        "production_model_version": production_model and production_model.version,
+        "production_model_version": getattr(production_model, "version", None),
         "reproduces": run.reproduces,
         **provenance.environment(root, packages),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "status": "running",
+        "pid": os.getpid(),
         "durations_s": {},
     }
     _write_record(run, record)
     started = time.perf_counter()
+    saved_environment = {name: os.environ.get(name) for name in secret_env}
+    os.environ.update(secret_env)
+    previous_handlers = _catch_termination()
     try:
         for number, (name, parameters) in enumerate(plan.items(), start=1):
             step = f"[{number}/{len(plan)}]"
@@ -205,30 +258,72 @@ def run_pipeline(
                     progress_bar=progress and sys.stderr.isatty() and _bar(step, name),
                 )
             except PapermillExecutionError as error:
+                if error.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
+                    record.update(status="interrupted", interrupted_notebook=name)
+                    record["error"] = f"interrupted by SIGINT in {name}.ipynb"
+                    raise RunInterrupted(signal.SIGINT) from None
                 record.update(status="failed", failed_notebook=name)
-                record["error"] = _describe_failure(name, output, error)
+                record["error"] = redact.redact_text(_describe_failure(name, output, error))
                 raise PipelineError(record["error"]) from None
+            except KeyboardInterrupt as interruption:
+                record.update(status="interrupted", interrupted_notebook=name)
+                record["error"] = f"interrupted by {interruption} in {name}.ipynb"
+                raise
             finally:
                 record["durations_s"][name] = round(time.perf_counter() - notebook_started, 2)
             if progress:
                 print(f"{step} {name:<16} done in {record['durations_s'][name]:.1f} s", flush=True)
         record["status"] = "succeeded"
         record["data_fingerprint"] = _data_fingerprint(run)
-        record["evaluation_passed"] = json.loads((run.directory / EVALUATION_FILE).read_text())[
-            "passed"
-        ]
+        evaluation = json.loads((run.directory / EVALUATION_FILE).read_text())
+        record["evaluation_passed"] = evaluation["passed"] is True
+        record["evaluation_status"] = evaluation.get("status")
         return record
     finally:
+        _restore_termination(previous_handlers)
+        for name, value in saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if record["status"] == "running":  # an error of our own, not a notebook's
+            record["status"] = "failed"
         record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         record["duration_s"] = round(time.perf_counter() - started, 2)
         _write_record(run, record)
-        _point_latest(run)
+        if record["status"] in COMPLETED:
+            _point_latest(run)
         logging.getLogger("papermill").removeHandler(log_handler)
         log_handler.close()
 
 
+# --- interruption (issue 11): SIGINT and SIGTERM end the run as `interrupted`, not `running`.
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise RunInterrupted(signum)
+
+
+def _catch_termination() -> dict[int, Any]:
+    """Make SIGINT and SIGTERM raise RunInterrupted; the handlers they had before."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {
+        signum: signal.signal(signum, _raise_interrupted)
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+
+
+def _restore_termination(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
 def execute(
-    run: PipelineRun, production_model: ProductionModel | None, *, progress: bool = True
+    run: PipelineRun,
+    production_model: ProductionModel | ProductionUnavailable | None,
+    *,
+    progress: bool = True,
 ) -> tuple[dict[str, Any], bool]:
     """Run the pipeline, then log it to the tracking store.
 
@@ -240,6 +335,8 @@ def execute(
 
     try:
         record = run_pipeline(run, production_model=production_model, progress=progress)
+    except KeyboardInterrupt:
+        raise  # an interrupted run is not logged; `runs sync --all` skips it with a note
     except PipelineError:
         if (run.directory / RUN_RECORD).is_file():
             log_or_explain(run.directory)
@@ -265,6 +362,13 @@ def pipeline_command(args: argparse.Namespace) -> int:
     except PipelineError as error:
         print(f"shoprec pipeline: {error}", file=sys.stderr)
         return 1
+    except RunInterrupted as interruption:
+        print(
+            f"shoprec pipeline: run {run_id} interrupted by {interruption}; its partial outputs "
+            f"are kept in {run.directory} (status: interrupted)",
+            file=sys.stderr,
+        )
+        return 128 + interruption.signum
     print("\n".join(outcome_lines(run.directory, record)))
     return 0 if tracked else EXIT_NOT_TRACKED
 
@@ -280,6 +384,8 @@ def outcome_lines(run_dir: Path, record: dict[str, Any]) -> list[str]:
     for check in evaluation.get("checks", []):
         lines.append(f"  {'pass' if check['passed'] else 'FAIL'}  {check['check']}")
     verdict = "PASSED: it may be deployed" if record["evaluation_passed"] else "did NOT pass"
+    if record.get("evaluation_status") == "incomplete":
+        verdict = "is INCOMPLETE: production could not be compared, so it cannot be deployed"
     durations = ", ".join(
         f"{name} {seconds:.1f} s" for name, seconds in record["durations_s"].items()
     )
@@ -290,8 +396,11 @@ def outcome_lines(run_dir: Path, record: dict[str, Any]) -> list[str]:
     ]
 
 
-def current_production_model() -> ProductionModel | None:
-    """The model production serves, to evaluate against; None (with a warning) if unknown."""
+def current_production_model() -> ProductionModel | ProductionUnavailable | None:
+    """The model production serves, to evaluate against; None when nothing is in production.
+
+    When the store fails, a warning is printed and the evaluation will be `incomplete`.
+    """
     from shoprec.tracking import registry
     from shoprec.tracking.store import client, describe
 
@@ -302,9 +411,10 @@ def current_production_model() -> ProductionModel | None:
             return None
         return ProductionModel(str(version.version), registry.fetch(version))
     except Exception as error:  # the store failing in any way
+        reason = f"cannot fetch the production model ({describe(error)})"
         print(
-            f"shoprec pipeline: warning: cannot fetch the production model ({describe(error)}); "
-            "evaluating without the comparison against production",
+            f"shoprec pipeline: warning: {reason}; the evaluation will be incomplete and the "
+            "run cannot be deployed",
             file=sys.stderr,
         )
-        return None
+        return ProductionUnavailable(redact.redact_text(reason))

@@ -7,6 +7,10 @@ from typing import Any
 from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
 
 RUN_RECORD = "run.json"
+LATEST = "latest"
+# A run's `status` in run.json: running until it ends; interrupted by SIGINT or SIGTERM.
+RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
+COMPLETED = (SUCCEEDED, FAILED)
 MODEL_SUBDIR = Path("03_train") / "model"
 EVALUATION_FILE = Path("04_evaluate") / "evaluation.json"
 
@@ -35,8 +39,21 @@ def runs_dir() -> Path:
 
 
 def resolve_run(run_id: str) -> Path:
-    """The directory of run `run_id` (`latest` means the newest run)."""
-    path = runs_dir() / run_id
+    """The directory of run `run_id` (`latest` means the newest completed run).
+
+    A run is named by its id, the name of its folder in `runs/`: a path, or a name that leads
+    outside `runs/` (through `..` or a symbolic link), is refused.
+    """
+    root = runs_dir()
+    name = Path(run_id)
+    if not run_id or name.name != run_id or run_id in {".", ".."}:
+        raise RunError(
+            f"run {run_id!r}: expected a run id (a folder name in {root}), not a path; "
+            "runs are kept only under runs/"
+        )
+    path = root / run_id
+    if path.exists() and path.resolve().parent != root.resolve():
+        raise RunError(f"run {run_id!r}: {path} leads outside {root}; runs are kept only there")
     if not (path / RUN_RECORD).is_file():
         known = sorted(p.parent.name for p in runs_dir().glob(f"*/{RUN_RECORD}"))
         hint = f"known runs: {', '.join(known[-5:])}" if known else "no runs yet: make pipeline"

@@ -12,6 +12,11 @@ ID_COLUMNS = ("user_id", "item_id")
 EVENT_KEY = ("user_id", "item_id", "timestamp")
 RATING_KEY = ("user_id", "item_id")
 ISO_HINT = "expected seconds since the Unix epoch or an ISO 8601 date-time (2024-05-01T12:30:00)"
+ID_MAX = int(np.iinfo(np.int64).max)
+"""The largest id: ids are int64 everywhere (arrays, artifacts, the service)."""
+ID_DIGITS = len(str(ID_MAX))
+FLOAT_EXACT = 2**53
+"""Above this, float64 cannot tell neighbouring whole numbers apart."""
 
 
 class DataValidationError(ValueError):
@@ -79,16 +84,77 @@ def _numbers(values: pd.Series, fail, what: str) -> pd.Series:
     return numbers
 
 
+def _id_problem(value: object) -> str:
+    """Why `value` is not an id: a whole number from 0 to ID_MAX, read exactly."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    text = value.strip() if isinstance(value, str) else value
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        return f"{_shown(value)} is not a number; expected a whole number >= 0"
+    if number < 0:
+        return f"{_shown(value)} is negative; ids are whole numbers >= 0"
+    if not np.isfinite(number) or number % 1:
+        return f"{_shown(value)} is not a whole number; ids are whole numbers >= 0"
+    if isinstance(value, float | np.floating):
+        return (
+            f"{_shown(value)} is a floating-point number above 2**53, where different ids share "
+            "one value; store ids as integers or text"
+        )
+    if isinstance(value, int | np.integer) or number > ID_MAX:
+        return f"{_shown(value)} is outside the 64-bit integer range (ids 0 to {ID_MAX})"
+    return f"{_shown(value)} is not written in digits 0-9; ids are read exactly, as written"
+
+
+def _as_text(value: object) -> str | None:
+    """An id value as the digits it stands for exactly; None when it is not one."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and value % 1 == 0 and 0 <= value <= FLOAT_EXACT:
+        return str(int(value))
+    return None
+
+
 def _ids(values: pd.Series, fail) -> pd.Series:
-    numbers = _numbers(values, fail, "a whole number >= 0")
-    for bad, problem in (
-        (numbers % 1 != 0, "is not a whole number; ids are whole numbers >= 0"),
-        (numbers < 0, "is negative; ids are whole numbers >= 0"),
-    ):
-        row = _first(bad)
+    """Whole numbers 0..ID_MAX, read exactly from integers or digit text, never through float.
+
+    A float column (Parquet, SQL) is accepted only where each value is whole and at most 2**53,
+    so that no two ids can share one float.
+    """
+    row = _first(values.isna())
+    if row is not None:
+        fail("missing value (empty or NaN)", row)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        fail(f"{_shown(values.iloc[0])} is true/false; expected a whole number >= 0", 1)
+    if pd.api.types.is_integer_dtype(values.dtype):
+        unsigned = pd.api.types.is_unsigned_integer_dtype(values.dtype)
+        numbers = values.to_numpy(dtype=np.uint64 if unsigned else np.int64)
+        row = _first(pd.Series((numbers < 0) | (numbers > ID_MAX)))
         if row is not None:
-            fail(f"{_shown(values.iloc[row - 1])} {problem}", row)
-    return numbers.astype(np.int64)
+            fail(_id_problem(values.iloc[row - 1]), row)
+        return pd.Series(numbers.astype(np.int64))
+    if pd.api.types.is_float_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(numbers) | (numbers % 1 != 0) | (numbers < 0) | (numbers > FLOAT_EXACT)
+        row = _first(pd.Series(bad))
+        if row is not None:
+            fail(_id_problem(values.iloc[row - 1]), row)
+        return pd.Series(numbers.astype(np.int64))
+    text = values.map(_as_text)
+    row = _first(~text.str.fullmatch(r"[0-9]+").fillna(False).astype(bool))
+    if row is not None:
+        fail(_id_problem(values.iloc[row - 1]), row)
+    digits = text.str.lstrip("0").replace("", "0")
+    length = digits.str.len()
+    row = _first((length > ID_DIGITS) | ((length == ID_DIGITS) & (digits > str(ID_MAX))))
+    if row is not None:
+        fail(_id_problem(values.iloc[row - 1]), row)
+    return pd.Series(digits.to_numpy(dtype=object).astype(np.int64))
 
 
 def _weights(values: pd.Series, fail) -> pd.Series:

@@ -44,6 +44,7 @@ def _registered_version(run_ref: str) -> tuple["ModelVersion", str]:
             f"run {run_dir.name} passed evaluation but is not in the model registry; "
             f"register it with: shoprec runs sync {run_dir.name}"
         )
+    gates.check_registered(version, run_dir.name)
     return version, run_dir.name
 
 

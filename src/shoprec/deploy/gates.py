@@ -1,23 +1,29 @@
 """The promotion rules: what a run must show before an environment may serve it.
 
-Every environment needs a run whose evaluation passed; staging also needs the live test
-service to serve the run and pass a smoke test; production also needs staging to serve the
-run live and an explicit approval.
+Every environment needs a run whose evaluation passed under the deploy policy in force
+(`policy/deploy-policy.toml`: same sha256), as recorded both in the run and in the registry;
+staging also needs the live test service to serve the run and pass a smoke test; production
+also needs staging to serve the run live and an explicit approval.
 """
 
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 
 from shoprec.deploy.environments import ENVIRONMENTS, Environment
-from shoprec.deploy.errors import GateRefused
+from shoprec.deploy.errors import DeployError, GateRefused
 from shoprec.deploy.services import health
 from shoprec.models import Recommender
+from shoprec.policy import Policy, PolicyError, load_policy
 from shoprec.runs import RunError, evaluation
+from shoprec.tracking import registry
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 SMOKE_K = 10
 
@@ -40,15 +46,63 @@ def failed_checks(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def current_policy() -> Policy:
+    """The deploy policy in force; DeployError (bad input) when the file is missing or malformed."""
+    try:
+        return load_policy()
+    except PolicyError as error:
+        raise DeployError(str(error)) from error
+
+
+def _check_policy(run_id: str, sha256: object, version: object, policy: Policy) -> None:
+    if sha256 != policy.sha256:
+        raise GateRefused(
+            f"run {run_id} was evaluated under deploy policy version {version} (sha256 "
+            f"{str(sha256)[:12]}), not under the policy in force, version {policy.version} "
+            f"(sha256 {policy.sha256[:12]}, {policy.path}); evaluate it again: "
+            f"shoprec reproduce {run_id}"
+        )
+
+
 def check_evaluation(run_dir: Path) -> None:
-    """Refuse a run that was not evaluated or whose evaluation failed."""
+    """Refuse a run that was not evaluated, whose evaluation did not pass (failed or incomplete),
+    or that was evaluated under another deploy policy."""
     try:
         result = evaluation(run_dir)
     except RunError as error:
         raise GateRefused(str(error)) from error
-    if result.get("passed") is not True:
+    if result.get("status") == "incomplete":
+        reason = (result.get("production") or {}).get("reason", "production was not compared")
+        raise GateRefused(
+            f"run {run_dir.name}: evaluation incomplete ({reason}); evaluate it again: "
+            f"shoprec reproduce {run_dir.name}"
+        )
+    if result.get("passed") is not True or result.get("status", "passed") != "passed":
         failed = ", ".join(failed_checks(result)) or "none listed"
         raise GateRefused(f"run {run_dir.name} failed evaluation (failed checks: {failed})")
+    policy = result.get("policy") or {}
+    _check_policy(run_dir.name, policy.get("sha256"), policy.get("version"), current_policy())
+
+
+def check_registered(version: "ModelVersion", run_id: str) -> None:
+    """Refuse a registered version whose recorded evaluation did not pass under today's policy.
+
+    The registry's tags are checked, not only the run's files: they are what was registered.
+    """
+    tags = version.tags
+    if tags.get(registry.STATUS_TAG, "passed") != "passed" or tags.get("evaluation.passed") != (
+        "True"
+    ):
+        raise GateRefused(
+            f"version {version.version} (run {run_id}): the registry records an evaluation that "
+            f"did not pass ({tags.get(registry.STATUS_TAG) or tags.get('evaluation.passed')})"
+        )
+    _check_policy(
+        run_id,
+        tags.get(registry.POLICY_TAG),
+        tags.get(registry.POLICY_VERSION_TAG),
+        current_policy(),
+    )
 
 
 def _smoke_users(model: Recommender) -> tuple[int, int, int]:

@@ -16,11 +16,12 @@ from shoprec.tracking.compare import Comparison
 def sync_command(args: argparse.Namespace) -> int:
     """Log runs that are not in the tracking store yet."""
     from shoprec.tracking.store import TrackingError, tracking_uri
-    from shoprec.tracking.sync import log_run, sync_hint
+    from shoprec.tracking.sync import RunNotLoggable, log_run, sync_hint
 
     try:
         if args.all:
-            run_dirs = sorted(p.parent for p in runs_dir().glob(f"*/{RUN_RECORD}"))
+            found = runs_dir().glob(f"*/{RUN_RECORD}")
+            run_dirs = sorted(p.parent for p in found if not p.parent.is_symlink())
         elif args.run_id:
             run_dirs = [resolve_run(args.run_id)]
         else:
@@ -28,10 +29,15 @@ def sync_command(args: argparse.Namespace) -> int:
     except RunError as error:
         print(f"shoprec runs sync: {error}", file=sys.stderr)
         return 2
-    failed = 0
+    failed = refused = 0
     for run_dir in run_dirs:
         try:
             tracked = log_run(run_dir)
+        except RunNotLoggable as error:
+            # --all skips interrupted and running runs with a note; naming one is a refusal.
+            refused += 0 if args.all else 1
+            print(f"{run_dir.name}: skipped: {error}", file=sys.stderr)
+            continue
         except TrackingError as error:
             failed += 1
             print(f"{run_dir.name}: not logged: {error}", file=sys.stderr)
@@ -39,10 +45,13 @@ def sync_command(args: argparse.Namespace) -> int:
         outcome = "already logged" if tracked.already_logged else "logged"
         registered = f", model version {tracked.model_version}" if tracked.model_version else ""
         print(f"{run_dir.name}: {outcome} as MLflow run {tracked.mlflow_run_id}{registered}")
+        if tracked.not_registered:
+            refused += 0 if args.all else 1
+            print(f"{run_dir.name}: {tracked.not_registered}", file=sys.stderr)
     print(f"tracking store: {tracking_uri()}")
     if failed:
         print(f"{failed} run(s) not logged; retry with: {sync_hint('RUN_ID')}", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed or refused else 0
 
 
 def compare_command(args: argparse.Namespace) -> int:

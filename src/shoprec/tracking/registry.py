@@ -1,8 +1,14 @@
 """The MLflow model registry: one version per run that passed evaluation, aliases per environment.
 
 Each version carries tags naming its shoprec run, the sha256 of its artifact's `model.json`
-(which lists the sha256 of every other file) and its evaluation results; its deployments are
-logged in its `shoprec.deployments` tag.
+(which lists the sha256 of every other file), the sha256 of every file of the logged model
+(the code MLflow runs, `mlflow_model.py`, and `MLmodel` included), the deploy policy it was
+evaluated under and its evaluation results; its deployments are logged in its
+`shoprec.deployments` tag.
+
+The registry's tags are the record shoprec trusts: whoever can write tags can change what is
+trusted. Every load (`fetch`) checks the local copy, cached or not, and the registry's own
+copy when it is a local folder, against them.
 """
 
 import contextlib
@@ -16,8 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
 
-from shoprec.artifact import METADATA_FILE
+from shoprec.artifact import METADATA_FILE, ArtifactError, file_sha256, verify_files
+from shoprec.errors import ShoprecError
 from shoprec.runs import project_dir
 from shoprec.tracking.store import REGISTERED_MODEL, STORE_DIR
 
@@ -28,11 +36,17 @@ if TYPE_CHECKING:
 RUN_TAG = "shoprec.run_id"
 DIGEST_TAG = "shoprec.model_json_sha256"
 DEPLOYMENTS_TAG = "shoprec.deployments"
+FILES_TAG = "shoprec.files_sha256"
+POLICY_TAG = "shoprec.policy_sha256"
+POLICY_VERSION_TAG = "shoprec.policy_version"
+STATUS_TAG = "evaluation.status"
+# Written by MLflow into the logged model when it is registered, after the checksums are taken.
+UNCHECKED_FILES = frozenset({"registered_model_meta"})
 ARTIFACT_KEY = "shoprec_model"  # as in shoprec.mlflow_model
 CACHE_DIR = "models"
 
 
-class RegistryError(LookupError):
+class RegistryError(ShoprecError, LookupError):
     """A model version that does not exist, or whose artifact is not what was registered."""
 
 
@@ -58,15 +72,62 @@ def artifact_digest(model_dir: Path) -> str:
     return hashlib.sha256((Path(model_dir) / METADATA_FILE).read_bytes()).hexdigest()
 
 
+def manifest(directory: Path) -> dict[str, str]:
+    """The sha256 of every file of a logged model, by path relative to `directory`."""
+    directory = Path(directory)
+    return {
+        path.relative_to(directory).as_posix(): file_sha256(path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.relative_to(directory).as_posix() not in UNCHECKED_FILES
+    }
+
+
+def manifest_problems(directory: Path, expected: dict[str, str]) -> list[str]:
+    """How the files under `directory` differ from `expected` (empty: they are the same)."""
+    found = manifest(directory)
+    problems = [
+        f"{Path(directory) / name}: sha256 does not match the registry's record"
+        for name in sorted(set(found) & set(expected))
+        if found[name] != expected[name]
+    ]
+    problems += [
+        f"{Path(directory) / name}: missing" for name in sorted(set(expected) - set(found))
+    ]
+    problems += [
+        f"{Path(directory) / name}: not in the registry's record (added)"
+        for name in sorted(set(found) - set(expected))
+    ]
+    return problems
+
+
+def _logged_manifest(uri: str) -> dict[str, str]:
+    import mlflow
+
+    with tempfile.TemporaryDirectory(prefix="shoprec-register-") as scratch:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=scratch)
+        return manifest(Path(local))
+
+
 def register(
     client: "MlflowClient", uri: str, run_id: str, model_dir: Path, evaluation: dict[str, Any]
 ) -> str:
-    """Register the logged model at `uri` as a new version; return the version number."""
+    """Register the logged model at `uri` as a new version; return the version number.
+
+    Refuses (RegistryError) an evaluation that did not pass: `incomplete` ones included.
+    """
     import mlflow
 
+    status = evaluation.get("status", "passed" if evaluation.get("passed") is True else "failed")
+    if status != "passed" or evaluation.get("passed") is not True:
+        raise RegistryError(f"run {run_id}: evaluation {status}; only passed runs are registered")
+    policy = evaluation.get("policy") or {}
     tags = {
         RUN_TAG: run_id,
         DIGEST_TAG: artifact_digest(model_dir),
+        FILES_TAG: json.dumps(_logged_manifest(uri), sort_keys=True),
+        POLICY_TAG: str(policy.get("sha256")),
+        POLICY_VERSION_TAG: str(policy.get("version")),
+        STATUS_TAG: status,
         "evaluation.passed": str(evaluation.get("passed")),
         "evaluation.checks": json.dumps(evaluation.get("checks", [])),
     }
@@ -141,35 +202,134 @@ def events(client: "MlflowClient") -> list[Event]:
     return sorted(found, key=lambda event: event.at)
 
 
-def fetch(version: "ModelVersion") -> Path:
-    """The version's shoprec artifact in the local cache (downloaded once), checked for tampering.
+def registry_location(version: "ModelVersion") -> str:
+    """Where the registry keeps the version's files (a URI, or a path for a local store)."""
+    source = str(version.source)
+    model_id = getattr(version, "model_id", None) or (
+        source.removeprefix("models:/") if source.startswith("models:/m-") else None
+    )
+    if model_id:
+        from shoprec.tracking.store import client
 
-    Raises RegistryError when the artifact's `model.json` is not the one registered; the caller
-    still verifies the files against it with `shoprec.artifact.load_model`.
-    """
-    import mlflow
+        with contextlib.suppress(Exception):  # an older store: fall back to the source
+            return client().get_logged_model(model_id).artifact_location
+    return source
+
+
+def _local_path(location: str) -> Path | None:
+    parsed = urlparse(location)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    return Path(location) if parsed.scheme == "" and location.startswith("/") else None
+
+
+def cache_path(version: "ModelVersion") -> Path:
+    """Where the version's files are cached on this machine."""
+    key = hashlib.sha256(f"{version.source}|{version.version}".encode()).hexdigest()[:16]
+    return project_dir() / STORE_DIR / CACHE_DIR / f"v{version.version}-{key}"
+
+
+def _expected_files(version: "ModelVersion") -> dict[str, str]:
+    recorded = version.tags.get(FILES_TAG)
+    if not recorded:
+        raise RegistryError(
+            f"version {version.version}: registered without the sha256 of its files (code "
+            "included), so it cannot be verified; register the run again with a current "
+            "shoprec (shoprec runs sync)"
+        )
+    return json.loads(recorded)
+
+
+def _artifact_dir(directory: Path) -> Path:
     from mlflow.models import Model
 
-    key = hashlib.sha256(f"{version.source}|{version.version}".encode()).hexdigest()[:16]
-    target = project_dir() / STORE_DIR / CACHE_DIR / f"v{version.version}-{key}"
-    if not target.is_dir():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
-        uri = model_uri(str(version.version))
-        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging))
-        try:
-            os.replace(staging, target)
-        except OSError:  # another process fetched it first
-            shutil.rmtree(staging, ignore_errors=True)
-    artifacts = Model.load(str(target)).flavors["python_function"]["artifacts"]
-    model_dir = target / artifacts[ARTIFACT_KEY]["path"]
+    artifacts = Model.load(str(directory)).flavors["python_function"]["artifacts"]
+    return directory / artifacts[ARTIFACT_KEY]["path"]
+
+
+def verification_problems(version: "ModelVersion", directory: Path) -> list[str]:
+    """Why the copy of `version` at `directory` is not what was registered (empty: it is)."""
+    problems = manifest_problems(directory, _expected_files(version))
+    if problems:
+        return problems
+    model_dir = _artifact_dir(directory)
     expected = version.tags.get(DIGEST_TAG)
     if not (model_dir / METADATA_FILE).is_file() or artifact_digest(model_dir) != expected:
+        return [f"{model_dir / METADATA_FILE} is not the model.json registered (sha256 {expected})"]
+    try:
+        verify_files(model_dir)
+    except ArtifactError as error:
+        return [str(error)]
+    return []
+
+
+def _download(version: "ModelVersion", target: Path) -> None:
+    import mlflow
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
+    try:
+        uri = model_uri(str(version.version))
+        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging))
+        os.replace(staging, target)
+    except OSError:
+        if not target.is_dir():  # not "another process fetched it first"
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def fetch(version: "ModelVersion") -> Path:
+    """The version's shoprec artifact, from the local cache (downloaded when missing), verified.
+
+    Every call checks the copy, cached or not, against the registry's record: the sha256 of
+    every file (the pyfunc's code included), then the artifact's own checksums. A cached copy
+    that fails is discarded and downloaded again once; RegistryError names the version and
+    both paths when the fresh copy fails too. When the registry keeps its files in a local
+    folder, that copy is checked as well, so tampering there is noticed even while the cache
+    still holds a good copy.
+    """
+    expected = _expected_files(version)
+    location = registry_location(version)
+    stored = _local_path(location)
+    if stored is not None and stored.is_dir():
+        problems = manifest_problems(stored, expected)
+        if problems:
+            raise RegistryError(
+                f"version {version.version}: the registry's copy at {stored} was altered "
+                f"({'; '.join(problems)}); refusing to load it"
+            )
+    target = cache_path(version)
+    if target.is_dir():
+        if not verification_problems(version, target):
+            return _artifact_dir(target)
+        shutil.rmtree(target, ignore_errors=True)  # a bad cache entry heals by a new download
+    _download(version, target)
+    problems = verification_problems(version, target)
+    if problems:
+        shutil.rmtree(target, ignore_errors=True)
         raise RegistryError(
-            f"version {version.version}: {model_dir / METADATA_FILE} is not the model.json "
-            f"registered (sha256 {expected}); artifact was altered or is incomplete"
+            f"version {version.version}: the copy downloaded from the registry ({location}) to "
+            f"the cache ({target}) fails verification: {'; '.join(problems)}; artifact was "
+            "altered or is incomplete"
         )
-    return model_dir
+    return _artifact_dir(target)
+
+
+def load_pyfunc(ref: str) -> Any:
+    """The MLflow pyfunc of version or alias `ref`, loaded only after `fetch` verified its files
+    (code included). `mlflow.pyfunc.load_model` on a `models:/` URI checks nothing."""
+    import mlflow
+
+    from shoprec.tracking.store import client
+
+    mlflow_client = client()
+    version = (
+        get_version(mlflow_client, ref) if ref.isdigit() else alias_version(mlflow_client, ref)
+    )
+    if version is None:
+        raise RegistryError(f"alias {ref!r} is not set")
+    return mlflow.pyfunc.load_model(str(fetch(version).parent.parent))
 
 
 def _now() -> str:

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shoprec.pipeline import PipelineRun, ProductionModel, execute, new_run_id
+from shoprec.pipeline import (
+    PipelineRun,
+    ProductionModel,
+    ProductionUnavailable,
+    current_production_model,
+    execute,
+    new_run_id,
+)
 from shoprec.runs import RunError, project_dir, read_run, resolve_run, runs_dir
 from shoprec.tracking import compare, provenance, registry
 from shoprec.tracking.store import client
@@ -41,9 +48,15 @@ def environment_warnings(run_dir: Path, record: dict[str, Any]) -> list[str]:
     return provenance.differences(record, now, recorded, packages)
 
 
-def _production_model(record: dict[str, Any]) -> ProductionModel | None:
+def _production_model(
+    record: dict[str, Any],
+) -> ProductionModel | ProductionUnavailable | None:
+    """The production model the run was compared with; today's when it could not compare."""
     version = record.get("production_model_version")
     if version is None:
+        planned = record.get("parameters", {}).values()
+        if any(parameters.get("production_unavailable") for parameters in planned):
+            return current_production_model()  # the evaluation that was missed, done now
         return None
     try:
         directory = registry.fetch(registry.get_version(client(), str(version)))

@@ -19,6 +19,10 @@ ARTIFACTS = "mlartifacts"
 # Fail fast when a tracking server is unreachable (MLflow's default retries for minutes).
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 QUIET_LOGGERS = ("mlflow", "alembic")
+# MLflow logs each database error with its whole traceback before raising it; shoprec reports
+# the error itself, in one paragraph (`describe`).
+SILENT_LOGGERS = ("mlflow.store.db.utils",)
+READ_ONLY_SIGNS = ("readonly database", "read-only", "read only", "permission denied")
 
 
 class TrackingError(RuntimeError):
@@ -57,6 +61,8 @@ def quiet() -> None:
         os.environ.setdefault(name, value)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in SILENT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", module=r"mlflow\..*")
 
 
@@ -90,8 +96,25 @@ def _reason(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost error of a chain (MLflow wraps SQLAlchemy, which wraps the driver)."""
+    seen = {id(error)}
+    while (inner := error.__cause__ or error.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        error = inner
+    return getattr(error, "orig", None) or error
+
+
 def describe(error: BaseException) -> str:
-    """A one-line account of a tracking failure, naming the store."""
+    """A one-paragraph account of a tracking failure, naming the store and what to do."""
     if isinstance(error, TrackingError):
         return str(error)
-    return f"tracking store {tracking_uri()}: {type(error).__name__}: {_reason(error)}"
+    root = _root_cause(error)
+    reason = _reason(root)
+    if any(sign in reason.lower() for sign in READ_ONLY_SIGNS):
+        return (
+            f"tracking store {tracking_uri()} is read-only ({reason}): shoprec must write runs "
+            "and registry changes there; make the database and its folder writable, or set "
+            "MLFLOW_TRACKING_URI to a store you can write"
+        )
+    return f"tracking store {tracking_uri()}: {type(root).__name__}: {reason}"

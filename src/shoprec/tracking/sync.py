@@ -8,6 +8,7 @@ no-op (`runs/<id>/tracking.json` records where each run was logged).
 import contextlib
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shoprec import __version__
-from shoprec.runs import EVALUATION_FILE, MODEL_SUBDIR, read_run
+from shoprec.redact import redact
+from shoprec.runs import EVALUATION_FILE, INTERRUPTED, MODEL_SUBDIR, RUNNING, read_run
 from shoprec.tracking import registry, results
 from shoprec.tracking.store import TrackingError, client, describe, experiment_id, tracking_uri
 
@@ -29,14 +31,22 @@ RUNTIME_PACKAGES = ("mlflow", "numpy", "pandas", "scipy", "scikit-learn")
 STATUS = {"succeeded": "FINISHED", "failed": "FAILED"}
 
 
+class RunNotLoggable(TrackingError):
+    """A run that is not logged at all: still running, or interrupted (its outputs are partial)."""
+
+
 @dataclass(frozen=True)
 class TrackedRun:
-    """Where a run was logged: its MLflow run id and, if registered, its model version."""
+    """Where a run was logged: its MLflow run id and, if registered, its model version.
+
+    `not_registered` says why a run whose model could have been registered was not.
+    """
 
     run_id: str
     mlflow_run_id: str
     model_version: str | None
     already_logged: bool = False
+    not_registered: str | None = None
 
 
 def sync_hint(run_id: str) -> str:
@@ -50,16 +60,69 @@ def logged_runs(run_dir: Path) -> dict[str, dict[str, Any]]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def _process_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return True  # not recorded: assume it may still run
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_loggable(record: dict[str, Any]) -> None:
+    """Raise RunNotLoggable for a run that is interrupted or still running."""
+    run_id, status = record["run_id"], record.get("status")
+    if status == INTERRUPTED:
+        raise RunNotLoggable(
+            f"run {run_id} was interrupted ({record.get('error', 'SIGINT or SIGTERM')}); its "
+            "outputs are partial and are not logged"
+        )
+    if status == RUNNING:
+        if _process_alive(record.get("pid")):
+            raise RunNotLoggable(f"run {run_id} is still running; sync it when it ends")
+        raise RunNotLoggable(
+            f"run {run_id} never finished (its process {record.get('pid')} is gone: killed?); "
+            "its outputs are partial and are not logged"
+        )
+
+
+def incomplete_evaluation(run_dir: Path) -> str | None:
+    """Why the run's evaluation is incomplete (production could not be compared), if it is."""
+    path = Path(run_dir) / EVALUATION_FILE
+    if not path.is_file():
+        return None
+    evaluation = json.loads(path.read_text())
+    if evaluation.get("status") != "incomplete":
+        return None
+    reason = (evaluation.get("production") or {}).get("reason", "production was not compared")
+    return (
+        f"evaluation incomplete ({reason}), so it is not registered; evaluate it again with "
+        f"the store reachable: shoprec reproduce {Path(run_dir).name}"
+    )
+
+
 def log_run(run_dir: Path) -> TrackedRun:
-    """Log the run at `run_dir` unless it already is; raises TrackingError when the store fails."""
+    """Log the run at `run_dir` unless it already is; raises TrackingError when the store fails.
+
+    Raises RunNotLoggable for interrupted and running runs. A run whose evaluation is
+    incomplete is logged but not registered (`not_registered` says why).
+    """
     run_dir = Path(run_dir)
     record = read_run(run_dir)
-    if record.get("status") == "running":
-        raise TrackingError(f"run {record['run_id']} is still running; sync it when it ends")
+    check_loggable(record)
     uri = tracking_uri()
     known = logged_runs(run_dir).get(uri)
     if known:
-        return TrackedRun(record["run_id"], known["mlflow_run_id"], known["model_version"], True)
+        return TrackedRun(
+            record["run_id"],
+            known["mlflow_run_id"],
+            known["model_version"],
+            True,
+            incomplete_evaluation(run_dir),
+        )
     try:
         tracked = _log(client(), run_dir, record)
     except TrackingError:
@@ -105,7 +168,7 @@ def _merged_parameters(plan: dict[str, dict[str, Any]]) -> dict[str, str]:
             merged[name] = _param(next(iter(by_notebook.values())))
         else:
             merged.update({f"{nb}.{name}": _param(value) for nb, value in by_notebook.items()})
-    return merged
+    return redact(merged)
 
 
 def _param(value: Any) -> str:
@@ -145,7 +208,7 @@ def _tags(record: dict[str, Any]) -> dict[str, str]:
         tags["shoprec.data_fingerprint"] = hashlib.sha256(combined.encode()).hexdigest()
         tags["shoprec.train_fingerprint"] = fingerprint["train"]
         tags["shoprec.test_fingerprint"] = fingerprint["test"]
-    return {name: _param(value) for name, value in tags.items() if value is not None}
+    return redact({name: _param(value) for name, value in tags.items() if value is not None})
 
 
 def _log_batch(
@@ -183,7 +246,7 @@ def _log_notebooks(
         tags = {"shoprec.run_id": record["run_id"], "shoprec.notebook": notebook}
         if duration is not None:
             tags["shoprec.duration_s"] = str(duration)
-        params = {name: _param(value) for name, value in parameters.items()}
+        params = redact({name: _param(value) for name, value in parameters.items()})
         _log_batch(
             mlflow_client, child.info.run_id, params, results.metrics(run_dir, notebook), tags
         )
@@ -262,4 +325,6 @@ def _log(mlflow_client: "MlflowClient", run_dir: Path, record: dict[str, Any]) -
         raise
     status = STATUS.get(record.get("status", ""), "FAILED")
     mlflow_client.set_terminated(mlflow_run_id, status, end_time=_millis(record.get("finished_at")))
-    return TrackedRun(record["run_id"], mlflow_run_id, version)
+    return TrackedRun(
+        record["run_id"], mlflow_run_id, version, False, incomplete_evaluation(run_dir)
+    )

@@ -1,0 +1,200 @@
+"""The deploy policy: the thresholds that decide whether a model may ship, read from the repository.
+
+The policy is `policy/deploy-policy.toml` in the project, versioned with the code. Nothing a run
+is given (notebook parameters, `-p`) can change it; every evaluation records the policy's version
+and sha256, and deploy refuses a run evaluated under a different policy.
+"""
+
+import hashlib
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
+from shoprec.runs import project_dir
+
+POLICY_FILE = Path("policy") / "deploy-policy.toml"
+THRESHOLDS = ("k", "min_ndcg", "min_lift_over_baseline", "max_regression")
+"""The policy's `[evaluation]` fields: no notebook parameter may carry these names."""
+
+
+class PolicyError(ShoprecError, ValueError):
+    """A deploy policy file that is missing or malformed; the message names the file and field."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The thresholds an evaluation applies, and which policy file (version, sha256) they are."""
+
+    version: int
+    k: int
+    min_ndcg: float
+    min_lift_over_baseline: float
+    max_regression: float
+    sha256: str
+    path: Path
+
+    def record(self) -> dict[str, Any]:
+        """What an evaluation records of the policy: version, sha256, file and thresholds."""
+        return {
+            "version": self.version,
+            "sha256": self.sha256,
+            "file": POLICY_FILE.as_posix(),
+            "thresholds": {name: getattr(self, name) for name in THRESHOLDS},
+        }
+
+
+def policy_path() -> Path:
+    """Where the project's deploy policy lives."""
+    return project_dir() / POLICY_FILE
+
+
+def _number(path: Path, table: dict[str, Any], name: str, low: float, high: float) -> float:
+    value = table.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise PolicyError(f"{path}: [evaluation] {name} = {value!r}; expected a number")
+    if not low <= value <= high:
+        raise PolicyError(f"{path}: [evaluation] {name} = {value!r}; expected {low} to {high}")
+    return float(value)
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """The deploy policy at `path` (default: the project's), checked field by field."""
+    path = Path(path) if path is not None else policy_path()
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise PolicyError(
+            f"{path}: cannot read the deploy policy ({error.strerror}); it belongs in the "
+            f"repository as {POLICY_FILE}"
+        ) from None
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise PolicyError(f"{path}: not valid TOML ({error})") from None
+    version = document.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise PolicyError(f"{path}: version = {version!r}; expected an integer >= 1")
+    table = document.get("evaluation")
+    if not isinstance(table, dict):
+        raise PolicyError(f"{path}: missing the [evaluation] table of thresholds")
+    unknown = sorted(set(table) - set(THRESHOLDS))
+    if unknown:
+        raise PolicyError(
+            f"{path}: [evaluation] has unknown field(s) {unknown}; known: {THRESHOLDS}"
+        )
+    k = table.get("k")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise PolicyError(f"{path}: [evaluation] k = {k!r}; expected an integer >= 1")
+    return Policy(
+        version=version,
+        k=k,
+        min_ndcg=_number(path, table, "min_ndcg", 0.0, 1.0),
+        min_lift_over_baseline=_number(path, table, "min_lift_over_baseline", 0.0, math.inf),
+        max_regression=_number(path, table, "max_regression", 0.0, 0.999999),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        path=path,
+    )
+
+
+PASSED, FAILED, INCOMPLETE = "passed", "failed", "incomplete"
+"""An evaluation's outcome: only `passed` may ship; `incomplete` could not compare production."""
+# What became of the comparison with production.
+NO_PRODUCTION, COMPARED, UNAVAILABLE, NOT_COMPARABLE = (
+    "none",
+    "compared",
+    "unavailable",
+    "not comparable",
+)
+
+
+def seen_test_interactions(production: Any, test: Any) -> int:
+    """How many of the (user, item) pairs in `test` the fitted model `production` trained on."""
+    import numpy as np
+    import pandas as pd
+
+    counts = np.diff(production.seen_indptr_)
+    seen = pd.DataFrame(
+        {
+            "user_id": np.repeat(production.user_ids_, counts),
+            "item_id": production.item_ids_[production.seen_indices_],
+        }
+    )
+    pairs = test[["user_id", "item_id"]].drop_duplicates()
+    return len(pairs.merge(seen, on=["user_id", "item_id"], how="inner"))
+
+
+def comparability(
+    candidate: dict[str, Any], production: dict[str, Any], seen_in_training: int
+) -> str | None:
+    """Why production's score on the candidate's held-out data says nothing; None if it does.
+
+    `candidate` and `production` are the models' `training` metadata; `seen_in_training` is how
+    many of the candidate's held-out interactions production trained on.
+    """
+    for field in ("dataset", "profile", "dataset_options"):
+        if candidate.get(field) != production.get(field):
+            return (
+                f"production was trained with {field}={production.get(field)!r}, the candidate "
+                f"with {field}={candidate.get(field)!r}: they cannot be compared"
+            )
+    if seen_in_training:
+        return (
+            f"production trained on {seen_in_training} of the candidate's held-out interactions "
+            "(a different split or seed): its score on them cannot be compared"
+        )
+    return None
+
+
+def decide(policy: Policy, ndcg: dict[str, float], production: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation's verdict under `policy`: status, passed, checks (value and threshold each).
+
+    `ndcg` holds nDCG@k for `candidate`, `baseline` and, when compared, `production`;
+    `production` says what became of the comparison (`status`, and `reason` unless compared).
+    Only `passed` may ship: an evaluation that could not reach production is `incomplete`.
+    """
+    k, candidate = policy.k, ndcg["candidate"]
+    checks = [
+        {
+            "check": f"nDCG@{k} >= {policy.min_ndcg}",
+            "value": candidate,
+            "threshold": policy.min_ndcg,
+            "passed": bool(candidate >= policy.min_ndcg),
+        },
+        {
+            "check": f"nDCG@{k} >= {policy.min_lift_over_baseline} x baseline",
+            "value": candidate,
+            "threshold": policy.min_lift_over_baseline * ndcg["baseline"],
+            "passed": bool(candidate >= policy.min_lift_over_baseline * ndcg["baseline"]),
+        },
+    ]
+    status = production["status"]
+    if status != NO_PRODUCTION:
+        threshold = (1 - policy.max_regression) * ndcg["production"] if status == COMPARED else None
+        checks.append(
+            {
+                "check": f"nDCG@{k} >= (1 - {policy.max_regression}) x production",
+                "value": candidate,
+                "threshold": threshold,
+                "passed": status == COMPARED and bool(candidate >= threshold),
+                **({"detail": production["reason"]} if status != COMPARED else {}),
+            }
+        )
+    if not all(check["passed"] for check in checks[:2]) or status == NOT_COMPARABLE:
+        verdict = FAILED
+    elif status == UNAVAILABLE:
+        verdict = INCOMPLETE
+    else:
+        verdict = PASSED if all(check["passed"] for check in checks) else FAILED
+    return {
+        "status": verdict,
+        "passed": verdict == PASSED,
+        "k": k,
+        "policy": policy.record(),
+        "production": production,
+        "checks": checks,
+    }
