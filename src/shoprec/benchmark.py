@@ -68,7 +68,6 @@ def benchmark_model(dataset: str, algorithm: str, run_dir: Path, seed: int = 42)
     evaluate_parameters = {
         "dataset": dataset,
         "profile": "default",
-        "k": 10,
         "model_dir": str(run_dir / "03_train" / "model"),
     }
     _execute("04_evaluate", run_dir / "04_evaluate", evaluate_parameters)
