@@ -25,7 +25,7 @@ def register(subparsers: Subparsers) -> None:
     parser = add_command(
         subparsers,
         "reproduce",
-        "shoprec.tracking.commands:reproduce_command",
+        "shoprec.experiments:reproduce_command",
         help="re-execute a run and check the result is identical",
         description="Re-execute a run from its recorded parameters into a new run and compare "
         "parameter by parameter and metric by metric; exit 1 on any difference.",
@@ -39,7 +39,7 @@ def register(subparsers: Subparsers) -> None:
     parser = add_command(
         commands,
         "sync",
-        "shoprec.tracking.commands:sync_command",
+        "shoprec.experiments:sync_command",
         help="log runs to the tracking store (MLflow) that are not logged yet",
         description="Log runs/<id>/ to the tracking store ($MLFLOW_TRACKING_URI, else the "
         "project's .shoprec/mlflow.db); runs already logged there are skipped.",
@@ -50,7 +50,7 @@ def register(subparsers: Subparsers) -> None:
     parser = add_command(
         commands,
         "compare",
-        "shoprec.tracking.commands:compare_command",
+        "shoprec.experiments:compare_command",
         help="what changed between two runs: headline metrics, parameters and notebooks",
     )
     parser.add_argument("run_a", metavar="RUN_A")

@@ -1,4 +1,4 @@
-"""The `runs sync`, `runs compare` and `reproduce` commands."""
+"""Commands on experiments: `reproduce`, `runs sync` and `runs compare` (handlers)."""
 
 import argparse
 import sys
@@ -89,8 +89,8 @@ def compare_command(args: argparse.Namespace) -> int:
 
 def reproduce_command(args: argparse.Namespace) -> int:
     """Re-execute a run and report whether parameters and metrics are identical."""
+    from shoprec.reproduce import ReproduceError, reproduce
     from shoprec.tracking import compare
-    from shoprec.tracking.reproduce import ReproduceError, reproduce
 
     try:
         outcome = reproduce(args.run_id, parse_overrides(args.parameter), progress=not args.quiet)
