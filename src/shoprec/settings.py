@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL of the event store (default: SQLite under .shoprec/)"
     )
     api_key: SecretStr | None = Field(None, description="required by write endpoints when set")
+    database_password: SecretStr | None = Field(
+        None, description="password for a dataset's database URL (never a run parameter)"
+    )
     spark_master: str = Field("local[*]", description="Spark master URL or sc:// endpoint")
 
     @field_validator("project_dir", "cache_dir", "movielens_dir", mode="after")

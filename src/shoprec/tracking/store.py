@@ -46,7 +46,9 @@ def local_uri() -> str:
 
 def tracking_uri() -> str:
     """$MLFLOW_TRACKING_URI, else the project's SQLite database."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or local_uri()
+    from shoprec.settings import get_settings
+
+    return get_settings().tracking_uri or local_uri()
 
 
 def is_local() -> bool:
