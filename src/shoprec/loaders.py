@@ -24,6 +24,7 @@ from sqlparse.tokens import Keyword
 
 from shoprec.redact import DATABASE_PASSWORD_VARIABLE, MASK, redact_text
 from shoprec.runs import project_dir
+from shoprec.settings import get_settings
 from shoprec.validation import (
     INTERACTION_COLUMNS,
     RATING_KEY,
@@ -221,7 +222,7 @@ def read_movielens_movies(source: Path, name: str) -> pd.DataFrame | None:
 
 def cache_dir() -> Path:
     """Where downloads are kept: $SHOPREC_CACHE_DIR, else ~/.cache/shoprec."""
-    return Path(os.environ.get("SHOPREC_CACHE_DIR") or Path.home() / ".cache" / "shoprec")
+    return get_settings().cache_dir
 
 
 def movielens_cache_path(name: str) -> Path:
@@ -233,9 +234,8 @@ def movielens_candidates(name: str) -> list[Path]:
     """The local places MovieLens release `name` is looked for, in order (cache last)."""
     release = MOVIELENS[name]
     places = []
-    env = os.environ.get("SHOPREC_MOVIELENS_DIR")
-    if env:
-        places += [Path(env) / release.folder, Path(env) / f"{release.folder}.zip", Path(env)]
+    if (folder := get_settings().movielens_dir) is not None:
+        places += [folder / release.folder, folder / f"{release.folder}.zip", folder]
     shared = project_dir().parent / "shared" / "data"
     places += [shared / release.folder, shared / f"{release.folder}.zip"]
     return [*places, movielens_cache_path(name)]
@@ -420,7 +420,8 @@ def database_url(url: str) -> sqlalchemy.URL:
             raise DataUnavailableError(f"{url}: no such SQLite database file")
         return sqlalchemy.URL.create("sqlite", database=str(path.resolve()))
     address = sqlalchemy.make_url(url)
-    password = os.environ.get(DATABASE_PASSWORD_VARIABLE)
+    secret = get_settings().database_password
+    password = secret.get_secret_value() if secret is not None else None
     if address.password == MASK and not password:
         raise DataUnavailableError(
             f"{address.render_as_string(hide_password=True)}: the password was masked in the "
