@@ -30,7 +30,7 @@ from shoprec.service import metrics
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_BATCH = 1_000
-API_KEY_HEADER = "x-api-key"
+API_KEY_HEADER = "X-API-Key"
 EVENT_SCHEMA = "#/components/schemas/FeedbackEvent"
 Id = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
 

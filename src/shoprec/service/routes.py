@@ -234,12 +234,8 @@ async def similar_items(served: Served, item_id: ItemId, k: K = str(DEFAULT_K)) 
     return _json(body, served)
 
 
-@router.api_route(
-    "/health",
-    methods=["GET", "HEAD"],
-    response_model=Health,
-    dependencies=[only_parameters()],
-)
+@router.head("/health", include_in_schema=False, dependencies=[only_parameters()])
+@router.get("/health", response_model=Health, dependencies=[only_parameters()])
 async def health(served: Served) -> Response:
     """Whether the service is up, and which model version this worker serves."""
     body = {
