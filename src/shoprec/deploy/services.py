@@ -28,7 +28,7 @@ from shoprec.tracking.registry import model_uri
 from shoprec.tracking.store import tracking_uri
 
 RUNNER = "shoprec.service.runner"
-START_TIMEOUT = 90.0  # each worker imports MLflow, fetches and prepares its model first
+START_TIMEOUT = 180.0  # each worker imports the models' libraries and prepares its model
 SWAP_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 20
@@ -197,6 +197,22 @@ def _wait_for_workers(
     )
 
 
+def _target(folder: Path, version: str) -> str:
+    """Point the service's control folder at `version`'s artifact, fetched and checked."""
+    from shoprec.tracking import registry
+    from shoprec.tracking.store import client
+
+    try:
+        found = registry.get_version(client(), version)
+        model_dir = registry.fetch(found)
+    except registry.RegistryError as error:
+        raise ServiceError(f"version {version}: {error}") from error
+    digest = found.tags.get(registry.DIGEST_TAG, "")
+    return control.write_target(
+        folder, version, model_dir, digest, found.tags.get(registry.RUN_TAG)
+    )
+
+
 def worker_count_of(env: Environment) -> int:
     """How many workers the environment's running service was started with."""
     try:
@@ -221,7 +237,7 @@ def start(env: Environment, version: str, timeout: float = START_TIMEOUT) -> int
     folder = control_dir(env)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "workers.count").write_text(f"{workers}\n")
-    token = control.write_target(folder, version)
+    token = _target(folder, version)
     command = [sys.executable, "-m", RUNNER, "--env", env.name, "--host", HOST]
     command += ["--port", str(env.port), "--workers", str(workers)]
     command += ["--control-dir", str(folder), "--log", str(log_path(env))]
@@ -263,7 +279,7 @@ def swap(env: Environment, version: str, timeout: float = SWAP_TIMEOUT) -> None:
     pid = running_pid(env)
     if pid is None:
         raise ServiceError(f"{env.name}: no service is running to swap models in")
-    token = control.write_target(control_dir(env), version)
+    token = _target(control_dir(env), version)
     _wait_for_workers(env, pid, token, version, timeout)
 
 

@@ -92,6 +92,28 @@ def load_model_uri(
     return load_served_model(Path(model), run_id, environment, prepare=prepare)
 
 
+def load_target(target: dict[str, Any], environment: str) -> ServedModel:
+    """Load the artifact a control target names, once its `model.json` is the one registered.
+
+    Raises ArtifactError when the artifact differs from the registry's record or its files
+    from their checksums.
+    """
+    from shoprec.tracking.registry import artifact_digest
+
+    model_dir = Path(target["model_dir"])
+    try:
+        digest = artifact_digest(model_dir)
+    except OSError as error:
+        raise ArtifactError(f"{model_dir}: cannot read the artifact ({error})") from error
+    if digest != target["model_json_sha256"]:
+        raise ArtifactError(
+            f"{model_dir}/model.json: sha256 {digest[:12]}... is not the "
+            f"{target['model_json_sha256'][:12]}... the registry recorded for version "
+            f"{target['version']}; artifact was altered"
+        )
+    return load_served_model(model_dir, target.get("run_id"), environment, target["version"])
+
+
 def _field_name(location: tuple[Any, ...]) -> str:
     parts = [
         f"[{part}]" if isinstance(part, int) else str(part)
@@ -129,15 +151,17 @@ def create_app(
     tampered with or is incomplete.
     """
     token = None
-    if control_dir is not None and not isinstance(model, ServedModel):
-        target = control.read_target(control_dir)
-        if target is not None:
-            model, token = f"models:/{REGISTERED_MODEL}/{target['version']}", target["token"]
-    served = model if isinstance(model, ServedModel) else load_model_uri(model, environment, run_id)
+    target = control.read_target(control_dir) if control_dir is not None else None
+    if isinstance(model, ServedModel):
+        served = model
+    elif target is not None:
+        served, token = load_target(target, environment), target["token"]
+    else:
+        served = load_model_uri(model, environment, run_id)
     holder = ModelHolder(served)
 
-    def load_version(version: str) -> ServedModel:
-        return load_model_uri(f"models:/{REGISTERED_MODEL}/{version}", environment)
+    def load_version(target: dict[str, Any]) -> ServedModel:
+        return load_target(target, environment)
 
     def swapped(old: ServedModel, new: ServedModel) -> None:
         metrics.SERVED_VERSION.labels(old.label).dec()

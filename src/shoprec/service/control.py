@@ -1,7 +1,8 @@
 """How a running service learns which model version to serve, and tells which one it serves.
 
 A service's control folder holds `target.json`, written by `shoprec deploy` and `rollback`
-(the version to serve and a fresh token), and `workers/<pid>.json`, written by each worker
+(the version to serve, where its artifact was fetched from the registry, the checksum the
+registry recorded for it, and a fresh token), and `workers/<pid>.json`, written by each worker
 process when it has handled a token (the version it serves, and the error if it refused the
 target). Every write replaces a file whole, so a reader never sees half of one.
 """
@@ -35,17 +36,31 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def write_target(directory: Path, version: str) -> str:
-    """Ask the service in `directory` to serve `version`; return the request's token."""
+def write_target(
+    directory: Path, version: str, model_dir: Path, digest: str, run_id: str | None
+) -> str:
+    """Ask the service in `directory` to serve `version`; return the request's token.
+
+    `model_dir` is the version's artifact as fetched from the registry, and `digest` the
+    sha256 of its `model.json` the registry recorded: workers verify both before serving it.
+    """
     token = uuid.uuid4().hex
-    _write_json(Path(directory) / TARGET_FILE, {"version": str(version), "token": token})
+    record = {
+        "version": str(version),
+        "token": token,
+        "model_dir": str(model_dir),
+        "model_json_sha256": digest,
+        "run_id": run_id,
+    }
+    _write_json(Path(directory) / TARGET_FILE, record)
     return token
 
 
 def read_target(directory: Path) -> dict[str, Any] | None:
     """The version the service is asked to serve and the request's token, if any."""
     record = _read_json(Path(directory) / TARGET_FILE)
-    return record if record and "version" in record and "token" in record else None
+    fields = ("version", "token", "model_dir", "model_json_sha256")
+    return record if record and all(name in record for name in fields) else None
 
 
 def write_worker_status(directory: Path, status: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from shoprec.service import control
 from shoprec.service.served import ServedModel
@@ -37,7 +38,7 @@ class SwapWatcher:
         self,
         holder: ModelHolder,
         directory: Path,
-        load: Callable[[str], ServedModel],
+        load: Callable[[dict[str, Any]], ServedModel],
         on_swap: Callable[[ServedModel, ServedModel], None] | None = None,
         interval: float = POLL_INTERVAL,
     ) -> None:
@@ -82,10 +83,11 @@ class SwapWatcher:
             target = control.read_target(self.directory)
             if target is None or target["token"] == self.handled:
                 continue
-            self.check(target["version"], target["token"])
+            self.check(target)
 
-    def check(self, version: str, token: str) -> None:
-        """Serve `version` if it loads and verifies; record the outcome under `token`."""
+    def check(self, target: dict[str, Any]) -> None:
+        """Serve the target's version if it loads and verifies; record the outcome."""
+        version, token = target["version"], target["token"]
         self.handled = token
         old = self.holder.current
         if old.model_version == version:
@@ -95,7 +97,7 @@ class SwapWatcher:
         log.info("worker %d: loading version %s beside version %s", pid, version, old.label)
         started = time.monotonic()
         try:
-            new = self.load(version)
+            new = self.load(target)
         except Exception as error:  # noqa: BLE001 - any failure refuses the version
             message = f"version {version} refused: {error}"
             log.error("worker %d: %s; still serving version %s", pid, message, old.label)
