@@ -12,10 +12,12 @@ import logging
 import logging.handlers
 import os
 import shutil
+import signal
 import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 FACTORY = "shoprec.events.serve:app_from_env"
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
@@ -61,7 +63,7 @@ def _log_config(access_log: bool) -> dict:
     }
 
 
-def _keep_logs(path: Path, max_bytes: int, backups: int) -> None:
+def _keep_logs(path: Path, max_bytes: int, backups: int) -> threading.Thread:
     """Send this process's (and its children's) stdout and stderr to a size-rotated log."""
     handler = logging.handlers.RotatingFileHandler(
         path, mode="a", maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
@@ -80,9 +82,22 @@ def _keep_logs(path: Path, max_bytes: int, backups: int) -> None:
                 text = line.decode("utf-8", "replace").rstrip("\n")
                 handler.emit(logging.makeLogRecord({"msg": text, "args": None}))
 
-    threading.Thread(target=copy, name="log-writer", daemon=True).start()
+    writer = threading.Thread(target=copy, name="log-writer", daemon=True)
+    writer.start()
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
+    return writer
+
+
+def _close_logs(writer: threading.Thread) -> None:
+    """Let the log writer write the last lines: close the pipe, wait for it to drain."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
+    writer.join(timeout=5)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-access-log", action="store_true")
     args = parser.parse_args(argv)
 
-    _keep_logs(args.log, args.log_max_bytes, args.log_backups)
+    writer = _keep_logs(args.log, args.log_max_bytes, args.log_backups)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     print(f"{started} ---- shoprec service {args.env} starting: pid {os.getpid()}, "
           f"{args.workers} workers, http://{args.host}:{args.port}", flush=True)  # fmt: skip
@@ -126,6 +141,19 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    # uvicorn re-raises SIGTERM/SIGINT once shut down; exit through `finally` to log it.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(0))
+    try:
+        _serve(uvicorn, args)
+    finally:
+        stopped = datetime.now(UTC).isoformat(timespec="seconds")
+        print(f"{stopped} ---- shoprec service {args.env} stopped: pid {os.getpid()}", flush=True)
+        _close_logs(writer)
+    return 0
+
+
+def _serve(uvicorn: Any, args: argparse.Namespace) -> None:
     uvicorn.run(
         FACTORY,
         factory=True,
@@ -137,9 +165,6 @@ def main(argv: list[str] | None = None) -> int:
         log_config=_log_config(not args.no_access_log),
         timeout_graceful_shutdown=10,
     )
-    stopped = datetime.now(UTC).isoformat(timespec="seconds")
-    print(f"{stopped} ---- shoprec service {args.env} stopped: pid {os.getpid()}", flush=True)
-    return 0
 
 
 if __name__ == "__main__":
