@@ -1,19 +1,20 @@
 """Impression logging that never blocks a response and never loses a record.
 
-`ImpressionLogger.log` puts a record on a bounded in-memory queue; a writer thread stores
-batches in the event store. When the store is unavailable, a batch is appended to this
-process's spool file (JSON lines) and replayed once the store answers again; spool files left
-by processes that ended are replayed too. When the queue is full, the record goes straight to
-the spool file. A record is counted `dropped` only when neither the store nor the spool took it.
+`ImpressionLogger.log` appends a record to a bounded in-memory queue (no lock, no wake-up);
+a writer thread takes what accumulated every `FLUSH_INTERVAL` and stores it in batches.
+When the store is unavailable, a batch is appended to this process's spool file (JSON lines)
+and replayed once the store answers again; spool files left by processes that ended are
+replayed too. When the queue is full, the record goes straight to the spool file. A record
+is counted `dropped` only when neither the store nor the spool took it.
 """
 
 import contextlib
 import fcntl
 import logging
 import os
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,7 +88,9 @@ class ImpressionLogger:
         self.spool_path = self.spool_dir / f"{os.getpid()}-{time.time_ns()}{SPOOL_SUFFIX}"
         self._spool_file: Any = None
         self._spool_lock = threading.Lock()
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=capacity)
+        self._queue: deque[dict[str, Any]] = deque()
+        self.capacity = capacity
+        self._stopping = threading.Event()
         self.batch_size = batch_size
         self.counters = Counters()
         self._on_count = on_count
@@ -110,43 +113,32 @@ class ImpressionLogger:
 
     def log(self, record: dict[str, Any]) -> None:
         """Take one impression record without waiting for any I/O (unless the queue is full)."""
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
+        if len(self._queue) >= self.capacity:
             self._spool([record])
-        else:
-            self._count("queued", 1)
+            return
+        self._queue.append(record)  # atomic; the writer wakes on its own schedule
+        self._count("queued", 1)
 
     def pending(self) -> int:
         """Records waiting in the queue."""
-        return self._queue.qsize()
+        return len(self._queue)
 
     # The writer thread
 
+    def _drain(self) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        with contextlib.suppress(IndexError):
+            while len(batch) < self.batch_size:
+                batch.append(self._queue.popleft())
+        return batch
+
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            batch: list[dict[str, Any]] = []
-            try:
-                first = self._queue.get(timeout=FLUSH_INTERVAL)
-            except queue.Empty:
-                first = ...
-            if first is None:
-                stopping = True
-            elif first is not ...:
-                batch.append(first)
-                deadline = time.monotonic() + FLUSH_INTERVAL
-                while len(batch) < self.batch_size:
-                    try:
-                        item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        stopping = True
-                        break
-                    batch.append(item)
-            if batch:
+        while True:
+            stopping = self._stopping.wait(FLUSH_INTERVAL)
+            while batch := self._drain():
                 self._write(batch)
+            if stopping:
+                return
             if time.monotonic() >= self._next_replay:
                 self._replay_spools()
 
@@ -261,14 +253,10 @@ class ImpressionLogger:
         if not self._closed:
             self._closed = True
             if self._thread.is_alive():
-                self._queue.put(None)
+                self._stopping.set()
                 self._thread.join(timeout)
-            left = []
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    item = self._queue.get_nowait()
-                    if item is not None:
-                        left.append(item)
+            left = list(self._queue)
+            self._queue.clear()
             if left:
                 self._spool(left)
             with self._spool_lock:

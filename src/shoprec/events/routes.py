@@ -70,7 +70,7 @@ _single = TypeAdapter(FeedbackEvent)
 _batch = TypeAdapter(list[FeedbackEvent])
 
 
-def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:
     """401 unless the request carries the API key, when one is configured."""
     from shoprec.settings import get_settings
 

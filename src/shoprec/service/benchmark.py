@@ -104,7 +104,11 @@ def _mlflow_server(uri: str, log: Path) -> Iterator[str]:
             command,
             stdout=stream,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri()},
+            env={
+                **os.environ,
+                "MLFLOW_TRACKING_URI": tracking_uri(),
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            },
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"

@@ -10,10 +10,10 @@ import re
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -94,24 +94,43 @@ def _invalid(field: str, message: str, value: Any = None) -> RequestValidationEr
     )
 
 
-def only_parameters(*allowed: str):  # noqa: ANN201 - a FastAPI dependency
-    """A dependency refusing query parameters other than `allowed`, and repeated ones."""
-    names = frozenset(allowed)
-
-    def check(request: Request) -> None:
-        keys = request.query_params.keys()
-        unknown = sorted(set(keys) - names)
+def query(request: Request, *allowed: str) -> dict[str, str]:
+    """The query parameters, refusing unknown and repeated ones with a 422."""
+    params = request.query_params
+    multi = params.multi_items()
+    found = dict(multi)
+    if len(found) != len(multi) or not found.keys() <= set(allowed):
+        unknown = sorted(found.keys() - set(allowed))
         if unknown:
             raise _invalid(
                 unknown[0],
-                f"unknown query parameter; this endpoint takes {', '.join(sorted(names))}",
+                "unknown query parameter; this endpoint takes "
+                + (", ".join(sorted(allowed)) or "none"),
             )
-        multi = request.query_params.multi_items()
-        if len(multi) != len(set(keys)):
-            repeated = sorted({key for key, _ in multi if request.query_params.getlist(key)[1:]})
-            raise _invalid(repeated[0], "given more than once; give it once")
+        repeated = sorted(key for key in found if len(params.getlist(key)) > 1)
+        raise _invalid(repeated[0], "given more than once; give it once")
+    return found
 
-    return Depends(check)
+
+def _required(found: dict[str, str], name: str) -> str:
+    if name not in found:
+        raise _invalid(name, "Field required")
+    return found[name]
+
+
+def _parameter(name: str, description: str, required: bool, example: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string", "pattern": "^-?[0-9]+$", "example": example},
+    }
+
+
+USER_PARAM = _parameter("user_id", "Shop user id: a plain decimal integer", True, "42")
+ITEM_PARAM = _parameter("item_id", "Catalogue item id: a plain decimal integer", True, "7")
+K_PARAM = _parameter("k", f"How many items to return, 1 to {MAX_K} (default 10)", False, "10")
 
 
 def plain_integer(field: str, value: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
@@ -130,16 +149,6 @@ def plain_integer(field: str, value: str, low: int = INT64_MIN, high: int = INT6
         raise _invalid(field, f"Input should be {bound}", value)
     return number
 
-
-def model_holder(request: Request) -> ServedModel:
-    """The model version the worker serves now (read once per request)."""
-    return request.app.state.holder.current
-
-
-Served = Annotated[ServedModel, Depends(model_holder)]
-UserId = Annotated[str, Query(description="Shop user id: a plain decimal integer", examples=["42"])]
-ItemId = Annotated[str, Query(description="Catalogue item id: a plain decimal integer")]
-K = Annotated[str, Query(description=f"How many items to return, 1 to {MAX_K}")]
 
 router = APIRouter()
 
@@ -164,15 +173,15 @@ def _json(body: dict[str, Any], served: ServedModel, headers: dict[str, str] | N
 @router.get(
     "/recommendations",
     response_model=Recommendations,
-    dependencies=[only_parameters("user_id", "k")],
+    openapi_extra={"parameters": [USER_PARAM, K_PARAM]},
 )
-async def recommendations(
-    request: Request, served: Served, user_id: UserId, k: K = str(DEFAULT_K)
-) -> Response:
+async def recommendations(request: Request) -> Response:
     """Top-k unseen items for a user; popular items (flagged fallback) for an unknown user."""
     start = time.perf_counter()
-    user = plain_integer("user_id", user_id)
-    count = plain_integer("k", k, 1, MAX_K)
+    served: ServedModel = request.app.state.holder.current  # one version for the whole answer
+    found = query(request, "user_id", "k")
+    user = plain_integer("user_id", _required(found, "user_id"))
+    count = plain_integer("k", found.get("k", str(DEFAULT_K)), 1, MAX_K)
     items, scores, fallback = served.recommend(user, count)
     request_id = uuid.uuid4().hex
     listed = [
@@ -214,12 +223,14 @@ async def recommendations(
 @router.get(
     "/similar-items",
     response_model=SimilarItems,
-    dependencies=[only_parameters("item_id", "k")],
+    openapi_extra={"parameters": [ITEM_PARAM, K_PARAM]},
 )
-async def similar_items(served: Served, item_id: ItemId, k: K = str(DEFAULT_K)) -> Response:
+async def similar_items(request: Request) -> Response:
     """The k items most similar to an item, with scores; 404 for an item the model never saw."""
-    item = plain_integer("item_id", item_id)
-    count = plain_integer("k", k, 1, MAX_K)
+    served: ServedModel = request.app.state.holder.current
+    found = query(request, "item_id", "k")
+    item = plain_integer("item_id", _required(found, "item_id"))
+    count = plain_integer("k", found.get("k", str(DEFAULT_K)), 1, MAX_K)
     try:
         items, scores = served.similar_items(item, count)
     except KeyError as error:
@@ -234,10 +245,12 @@ async def similar_items(served: Served, item_id: ItemId, k: K = str(DEFAULT_K)) 
     return _json(body, served)
 
 
-@router.head("/health", include_in_schema=False, dependencies=[only_parameters()])
-@router.get("/health", response_model=Health, dependencies=[only_parameters()])
-async def health(served: Served) -> Response:
+@router.head("/health", include_in_schema=False)
+@router.get("/health", response_model=Health)
+async def health(request: Request) -> Response:
     """Whether the service is up, and which model version this worker serves."""
+    served: ServedModel = request.app.state.holder.current
+    query(request)
     body = {
         "status": "ok",
         "environment": served.environment,
