@@ -102,7 +102,7 @@ benchmark-spark: setup
 ## Serving benchmark (after `make pipeline`): production vs `mlflow models serve`, deploy under load.
 benchmark-serve: setup
 	@bash .ci/install-wrk
-	$(ENV_BIN)/python -m shoprec.service.benchmark
+	$(ENV_BIN)/python -m shoprec.events.benchmark
 
 ## Data-science loop.
 extract: setup

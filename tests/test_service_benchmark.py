@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_deploy import Shoprec, empty_store, project, runs, shoprec  # noqa: F401
 
-from shoprec.service import benchmark
+from shoprec.events import benchmark
 
 pytestmark = pytest.mark.service
 

@@ -1,6 +1,6 @@
 """Detached local service processes, one per environment: start, stop, swap, pid and logs.
 
-A service runs `shoprec.service.runner` (uvicorn, one worker process per core by default).
+A service runs `shoprec.events.runner` (uvicorn, one worker process per core by default).
 Deploy and rollback do not restart it: `swap` writes the version to serve into the service's
 control folder (`.shoprec/services/<env>/target.json`); every worker loads that version beside
 the one it serves, verifies and warms it, switches, and records the outcome, which `swap`
@@ -22,12 +22,12 @@ from shoprec.deploy.environments import HOST, Environment
 from shoprec.deploy.errors import ServiceError
 from shoprec.deploy.state import state_dir
 from shoprec.runs import project_dir
-from shoprec.service import control
-from shoprec.service.app import ENVIRONMENT_VAR, MODEL_URI_VAR
+from shoprec.deploy import control
+from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
 from shoprec.tracking.registry import model_uri
 from shoprec.tracking.store import tracking_uri
 
-RUNNER = "shoprec.service.runner"
+RUNNER = "shoprec.events.runner"
 START_TIMEOUT = 180.0  # each worker imports the models' libraries and prepares its model
 SWAP_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0

@@ -12,8 +12,10 @@ from fastapi import FastAPI
 from shoprec.events.logger import ImpressionLogger
 from shoprec.events.routes import router as events_router
 from shoprec.events.store import EventStore
-from shoprec.service import control, metrics
-from shoprec.service.app import ENVIRONMENT_VAR, MODEL_URI_VAR, create_app
+from shoprec.deploy import control
+from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
+from shoprec.service import metrics
+from shoprec.service.app import create_app
 from shoprec.service.served import ServedModel
 from shoprec.tracking.store import REGISTERED_MODEL
 

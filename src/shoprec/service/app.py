@@ -13,14 +13,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from shoprec.artifact import ArtifactError
-from shoprec.service import control, metrics
+from shoprec.deploy import control
+from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
+from shoprec.service import metrics
 from shoprec.service.routes import router
 from shoprec.service.served import ServedModel, load_served_model
 from shoprec.service.swap import ModelHolder, SwapWatcher
 from shoprec.tracking.store import REGISTERED_MODEL
 
-MODEL_URI_VAR = "SHOPREC_MODEL_URI"
-ENVIRONMENT_VAR = "SHOPREC_ENVIRONMENT"
 
 log = logging.getLogger("shoprec.service")
 
@@ -147,7 +147,7 @@ def create_app(
     """A service answering from an artifact directory, a `models:/` URI or a loaded model.
 
     With `control_dir`, the service follows the version its `target.json` names (see
-    `shoprec.service.control`). Raises ArtifactError if the model cannot be fetched, is
+    `shoprec.deploy.control`). Raises ArtifactError if the model cannot be fetched, is
     tampered with or is incomplete.
     """
     token = None

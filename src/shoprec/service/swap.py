@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shoprec.service import control
+from shoprec.deploy import control
 from shoprec.service.served import ServedModel
 
 log = logging.getLogger("shoprec.service")

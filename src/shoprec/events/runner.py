@@ -1,6 +1,6 @@
 """A deployed service's main process: uvicorn with one worker per core, logs kept by size.
 
-Run by `shoprec.deploy.services.start` as `python -m shoprec.service.runner`. It empties the
+Run by `shoprec.deploy.services.start` as `python -m shoprec.events.runner`. It empties the
 Prometheus multiprocess folder, brings the event store's schema up to date, then runs uvicorn
 with `--workers`. Every process's stdout and stderr go through one pipe to a thread of this
 process, the only writer of the log file: the log is appended to across restarts and rotated
@@ -102,7 +102,7 @@ def _close_logs(writer: threading.Thread) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the service until SIGTERM or SIGINT."""
-    parser = argparse.ArgumentParser(prog="python -m shoprec.service.runner")
+    parser = argparse.ArgumentParser(prog="python -m shoprec.events.runner")
     parser.add_argument("--env", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{started} ---- shoprec service {args.env} starting: pid {os.getpid()}, "
           f"{args.workers} workers, http://{args.host}:{args.port}", flush=True)  # fmt: skip
 
-    from shoprec.service import control
+    from shoprec.deploy import control
     from shoprec.service.metrics import MULTIPROC_VAR
 
     metrics_dir = args.control_dir / "metrics"

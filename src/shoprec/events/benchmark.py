@@ -310,7 +310,7 @@ def _markdown(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 when it ran (targets are reported, not asserted)."""
-    parser = argparse.ArgumentParser(prog="python -m shoprec.service.benchmark")
+    parser = argparse.ArgumentParser(prog="python -m shoprec.events.benchmark")
     parser.add_argument("--seconds", type=float, default=15, help="wrk duration (default 15)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=float, default=500, help="fixed rate, req/s")

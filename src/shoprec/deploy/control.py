@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+MODEL_URI_VAR = "SHOPREC_MODEL_URI"  # what a service loads when it has no target
+ENVIRONMENT_VAR = "SHOPREC_ENVIRONMENT"
 CONTROL_DIR_VAR = "SHOPREC_SERVICE_DIR"
 SERVICE_PID_VAR = "SHOPREC_SERVICE_PID"
 TARGET_FILE = "target.json"
