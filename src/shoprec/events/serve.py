@@ -9,11 +9,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from shoprec.deploy import control
+from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
 from shoprec.events.logger import ImpressionLogger
 from shoprec.events.routes import router as events_router
 from shoprec.events.store import EventStore
-from shoprec.deploy import control
-from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
 from shoprec.service import metrics
 from shoprec.service.app import create_app
 from shoprec.service.served import ServedModel

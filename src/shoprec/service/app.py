@@ -21,7 +21,6 @@ from shoprec.service.served import ServedModel, load_served_model
 from shoprec.service.swap import ModelHolder, SwapWatcher
 from shoprec.tracking.store import REGISTERED_MODEL
 
-
 log = logging.getLogger("shoprec.service")
 
 
