@@ -10,7 +10,8 @@ import orjson
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from shoprec.events import register, schema
+from shoprec.cli import main as shoprec_main
+from shoprec.events import schema
 from shoprec.events.errors import EventStoreError
 from shoprec.events.logger import ImpressionLogger
 from shoprec.events.store import EventStore, redacted
@@ -283,8 +284,6 @@ def test_records_are_dropped_and_counted_when_the_spool_cannot_be_written(tmp_pa
 def test_events_summary_command(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import argparse
-
     monkeypatch.delenv("SHOPREC_EVENTS_URL", raising=False)
     store = EventStore()
     store.add_impressions([impression("r1", "1"), impression("r2", "2")])
@@ -293,11 +292,7 @@ def test_events_summary_command(
     spool = project / ".shoprec" / "spool" / "test"
     spool.mkdir(parents=True)
     (spool / "1-1.jsonl").write_text("{}\n{}\n")
-    parser = argparse.ArgumentParser(prog="shoprec")
-    register(parser.add_subparsers())
-
-    args = parser.parse_args(["events", "summary", "--json"])
-    assert args.func(args) == 0
+    assert shoprec_main(["events", "summary", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["impressions"] == 2 and report["spooled"] == 2
     assert [
@@ -306,12 +301,10 @@ def test_events_summary_command(
         ("1", 1, 0),
         ("2", 1, 1),
     ]
-    args = parser.parse_args(["events", "summary", "--env", "production"])
-    assert args.func(args) == 0
+    assert shoprec_main(["events", "summary", "--env", "production"]) == 0
     assert "no impressions or feedback events yet" in capsys.readouterr().out
 
-    args = parser.parse_args(["events", "summary"])
-    assert args.func(args) == 0
+    assert shoprec_main(["events", "summary"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1].split() == ["ENVIRONMENT", "VERSION", "IMPRESSIONS", "FALLBACK", "CLICK",
                               "ADD_TO_CART", "PURCHASE"]  # fmt: skip
@@ -322,13 +315,8 @@ def test_events_summary_command(
 def test_events_summary_reports_an_unreachable_store(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import argparse
-
     monkeypatch.setenv("SHOPREC_EVENTS_URL", "postgresql://bob:Pw9@127.0.0.1:1/none")
-    parser = argparse.ArgumentParser(prog="shoprec")
-    register(parser.add_subparsers())
-    args = parser.parse_args(["events", "summary"])
-    assert args.func(args) == 1
+    assert shoprec_main(["events", "summary"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("shoprec events summary: event store postgresql+psycopg://bob:***@")
     assert "Pw9" not in err and err.count("\n") == 1

@@ -1,6 +1,5 @@
 """The recommendation web service, exercised in-process with FastAPI's TestClient."""
 
-import argparse
 import math
 from pathlib import Path
 
@@ -9,10 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shoprec.artifact import ARRAYS_FILE, ArtifactError, read_metadata, save_model
+from shoprec.cli import build_parser
+from shoprec.cli import main as shoprec_main
 from shoprec.events.serve import build_app
 from shoprec.events.store import EventStore
 from shoprec.models import Recommender
-from shoprec.service import register
 from shoprec.service.app import create_app
 from shoprec.service.served import MAX_K, load_served_model
 
@@ -223,11 +223,9 @@ def test_missing_artifact_is_refused(tmp_path: Path) -> None:
 def test_serve_command_refuses_a_bad_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(["serve", "--model", str(tmp_path)])
+    args = build_parser().parse_args(["serve", "--model", str(tmp_path)])
     assert (args.host, args.port) == ("127.0.0.1", 8000)
-    assert args.func(args) == 2
+    assert shoprec_main(["serve", "--model", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "cannot load model" in error and "model.json" in error
 
