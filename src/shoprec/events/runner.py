@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.workers} workers, http://{args.host}:{args.port}", flush=True)  # fmt: skip
 
     from shoprec.deploy import control
-    from shoprec.service.metrics import MULTIPROC_VAR
+
+    # Set before anything imports prometheus_client (with one worker, the app runs here).
+    MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"  # noqa: N806 - as shoprec.service.metrics
 
     metrics_dir = args.control_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
