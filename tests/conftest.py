@@ -75,4 +75,4 @@ def no_data_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOPREC_CACHE_DIR", str(tmp_path / "cache"))
 
 
-from postgres import postgres_server, postgres_url  # noqa: E402, F401 - shared fixtures
+from postgres import postgres_database, postgres_server  # noqa: E402, F401 - shared fixtures

@@ -1,6 +1,6 @@
 """A real PostgreSQL server for the tests, started by the tests themselves.
 
-`postgres_url` (session-scoped) runs `initdb` and `pg_ctl` from Debian's `postgresql` package
+`postgres_server` (session-scoped) runs `initdb` and `pg_ctl` from Debian's `postgresql` package
 as an unprivileged user (PostgreSQL refuses to run as root), with a data folder in a temporary
 directory, listening on 127.0.0.1 on a free port, and stops it at the end of the session.
 Without the server binaries the tests skip, except in CI (`CI=true`), where they fail:
@@ -101,7 +101,7 @@ def postgres_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_url(postgres_server: str) -> Iterator[str]:
+def postgres_database(postgres_server: str) -> Iterator[str]:
     """The URL of a fresh, empty database on the test server (dropped afterwards)."""
     import sqlalchemy
 

@@ -50,7 +50,7 @@ def feedback(event_id: str, kind: str = "click", request_id: str | None = None) 
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'events.db'}"
-    return request.getfixturevalue("postgres_url")
+    return request.getfixturevalue("postgres_database")
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ writer); `SHOPREC_EVENTS_URL=postgresql://user@host/db` puts the store on Postgr
 psycopg 3). The schema is upgraded in place when a store is opened.
 """
 
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +21,8 @@ from shoprec.events import schema
 from shoprec.events.errors import EventStoreError
 
 EVENTS_FILE = "events.db"
+UPGRADE_ATTEMPTS = 4
+_UPGRADE_LOCK = threading.Lock()
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -100,11 +104,20 @@ class EventStore:
         return EventStoreError(f"event store {self.description}: cannot {action}: {reason}")
 
     def upgrade(self) -> int:
-        """Bring the schema to the current version; return the version found before."""
-        try:
-            return schema.upgrade(self.engine.begin)
-        except SQLAlchemyError as error:
-            raise self._fail("upgrade the schema", error) from error
+        """Bring the schema to the current version; return the version found before.
+
+        Upgrades in this process take turns; one that collides with another process's is
+        retried (each step checks the version again, so the loser finds the work done).
+        """
+        with _UPGRADE_LOCK:
+            for attempt in range(UPGRADE_ATTEMPTS):
+                try:
+                    return schema.upgrade(self.engine.begin)
+                except SQLAlchemyError as error:
+                    if attempt == UPGRADE_ATTEMPTS - 1:
+                        raise self._fail("upgrade the schema", error) from error
+                    time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def schema_version(self) -> int:
         """The schema version the database holds."""
