@@ -13,7 +13,7 @@ UI_PORT ?= 5000
 
 .PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks \
         lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale benchmark-cli \
-        test-simd-off benchmark-spark
+        test-simd-off benchmark-spark benchmark-serve
 
 setup: $(STAMP)
 
@@ -98,6 +98,11 @@ benchmark-cli: setup
 ## The 10M-event shop through both engines (local and Spark): fit, recommend for all, peak memory.
 benchmark-spark: setup
 	$(ENV_BIN)/python -m shoprec.spark.benchmark --output docs/benchmarks-spark.md
+
+## Serving benchmark (after `make pipeline`): production vs `mlflow models serve`, deploy under load.
+benchmark-serve: setup
+	@bash .ci/install-wrk
+	$(ENV_BIN)/python -m shoprec.events.benchmark
 
 ## Data-science loop.
 extract: setup

@@ -73,3 +73,6 @@ def no_data_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SHOPREC_MOVIELENS_DIR", raising=False)
     monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path / "work" / "project"))
     monkeypatch.setenv("SHOPREC_CACHE_DIR", str(tmp_path / "cache"))
+
+
+from postgres import postgres_database, postgres_server  # noqa: E402, F401 - shared fixtures

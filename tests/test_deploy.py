@@ -378,23 +378,23 @@ def test_failed_start_reports_the_log_and_changes_nothing(runs: Path, shoprec: S
 
 
 @pytest.mark.service
-def test_failed_start_brings_the_previous_version_back(
+def test_failed_swap_keeps_the_previous_version(
     runs: Path, shoprec: Shoprec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert shoprec("deploy", "--env", "test", "--run", "run-a").code == 0
     history = state.history()
-    real_start = services.start
+    real_swap = services.swap
 
-    def start_failing_for_version_2(env: Environment, version: str) -> int:
+    def swap_failing_for_version_2(env: Environment, version: str) -> None:
         if version == "2":
-            raise ServiceError(f"{env.name}: simulated start failure")
-        return real_start(env, version)
+            raise ServiceError(f"{env.name}: simulated swap failure")
+        real_swap(env, version)
 
-    monkeypatch.setattr(services, "start", start_failing_for_version_2)
+    monkeypatch.setattr(services, "swap", swap_failing_for_version_2)
     result = shoprec("deploy", "--env", "test", "--run", "run-b")
     assert result.code == 1
     assert (
-        "failed (test serves version 1 (run run-a) again): test: simulated start failure"
+        "failed (test keeps serving version 1 (run run-a)): test: simulated swap failure"
         in result.err
     )
     assert live("test") == ("1", "run-a")

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     database_password: SecretStr | None = Field(
         None, description="password for a dataset's database URL (never a run parameter)"
     )
+    workers: int | None = Field(
+        None, ge=1, le=64, description="worker processes per service (default: one per core)"
+    )
+    log_max_bytes: int = Field(
+        10_000_000, ge=10_000, description="a service log is rotated when it reaches this size"
+    )
+    log_backups: int = Field(5, ge=1, le=100, description="rotated service logs kept")
     spark_master: str = Field("local[*]", description="Spark master URL or sc:// endpoint")
 
     @field_validator("project_dir", "cache_dir", "movielens_dir", mode="after")

@@ -78,14 +78,24 @@ def _seconds(timestamp: str | None) -> str:
 
 @_reporting_errors
 def status_command(args: argparse.Namespace) -> int:
-    """Print each environment's URL, version and run served, since when, and whether it is up."""
+    """Print each environment's URL, version and run served, since when, and whether it is up.
+
+    Exits 1 when an environment with a deployed version does not answer; a pid file left by a
+    service that is gone (e.g. killed) is removed and said so.
+    """
     current = state.current()
     rows = [("ENVIRONMENT", "URL", "VERSION", "RUN", "SINCE", "SERVICE")]
+    down, notes = [], []
     for name, env in ENVIRONMENTS.items():
         deployment = current.get(name)
+        stale = services.remove_stale_pid(env)
+        if stale is not None:
+            notes.append(f"{name}: removed stale pid file (process {stale} is gone)")
         live = services.health(env)
         if live is None:
             service = "down"
+            if deployment is not None:
+                down.append(name)
         elif deployment and live.get("model_version") == deployment.version:
             service = "up"
         else:
@@ -96,6 +106,15 @@ def status_command(args: argparse.Namespace) -> int:
             since = _seconds(deployment.at)
             rows.append((name, env.url, deployment.version, deployment.run_id, since, service))
     _print_table(rows)
+    for note in notes:
+        print(note, file=sys.stderr)
+    if down:
+        print(
+            f"shoprec status: {', '.join(down)} should serve but "
+            f"{'is' if len(down) == 1 else 'are'} down; start with: shoprec start",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -1,7 +1,8 @@
 """Deploy a run to an environment, roll an environment back, and start environments again.
 
-Moving an environment's alias and restarting its service go together: if the new service does
-not come up, the alias points where it did before and the previous version is started again.
+Moving an environment's alias and swapping its service's model go together: a running service
+loads the new version beside the old one and switches without dropping a request; if the new
+version is refused, the alias points where it did before and the service keeps the old one.
 """
 
 from typing import TYPE_CHECKING
@@ -49,26 +50,45 @@ def _registered_version(run_ref: str) -> tuple["ModelVersion", str]:
 
 
 def _switch(env: Environment, target: "ModelVersion", action: str) -> state.Deployment:
-    """Point `env`'s alias at `target` and restart its service; undo both if it fails to start."""
+    """Point `env`'s alias at `target` and have its service serve it; undo both if that fails.
+
+    A running service swaps models in place (no request fails); with none running, one starts.
+    """
     mlflow_client = client()
     previous = registry.alias_version(mlflow_client, env.name)
     registry.move_alias(mlflow_client, env.name, str(target.version))
-    stopped = services.stop(env)
+    running = services.running_pid(env) is not None and services.health(env) is not None
     try:
-        services.start(env, str(target.version))
+        if running:
+            services.swap(env, str(target.version))
+        else:
+            services.stop(env)  # a stale pid file, or a service that does not answer
+            services.start(env, str(target.version))
     except ServiceError as error:
         registry.move_alias(mlflow_client, env.name, previous and str(previous.version))
-        if not stopped:
-            outcome = "no service was stopped"
+        if running:
+            outcome = _swap_back(env, previous)
         elif previous is None:
             outcome = "nothing is running"
         else:
             outcome = _restart(env, previous)
+        if not running and not previous:
+            outcome = "no service was stopped"
         raise ServiceError(
             f"{action} of {_describe(target)} to {env.name} failed ({outcome}): {error}"
         ) from error
     event = registry.record_event(mlflow_client, target, env.name, action)
     return state.Deployment(env.name, event.version, event.run_id, event.at)
+
+
+def _swap_back(env: Environment, version: "ModelVersion | None") -> str:
+    if version is None:
+        return "the service keeps serving what it had"
+    try:
+        services.swap(env, str(version.version))
+    except DeployError as error:
+        return f"swapping back to {_describe(version)} also failed: {error}"
+    return f"{env.name} keeps serving {_describe(version)}"
 
 
 def _restart(env: Environment, version: "ModelVersion") -> str:

@@ -1,4 +1,11 @@
-"""Detached local service processes, one per environment, with pid and log files."""
+"""Detached local service processes, one per environment: start, stop, swap, pid and logs.
+
+A service runs `shoprec.events.runner` (uvicorn, one worker process per core by default).
+Deploy and rollback do not restart it: `swap` writes the version to serve into the service's
+control folder (`.shoprec/services/<env>/target.json`); every worker loads that version beside
+the one it serves, verifies and warms it, switches, and records the outcome, which `swap`
+waits for. The log `.shoprec/services/<env>.log` is appended to and rotated by size.
+"""
 
 import contextlib
 import os
@@ -11,24 +18,26 @@ from typing import Any
 
 import httpx
 
+from shoprec.deploy import control
+from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
 from shoprec.deploy.environments import HOST, Environment
 from shoprec.deploy.errors import ServiceError
 from shoprec.deploy.state import state_dir
 from shoprec.runs import project_dir
-from shoprec.service.app import ENVIRONMENT_VAR, MODEL_URI_VAR
 from shoprec.tracking.registry import model_uri
 from shoprec.tracking.store import tracking_uri
 
-FACTORY = "shoprec.service.app:app_from_env"
-START_TIMEOUT = 60.0  # the service imports MLflow and fetches its model first
-STOP_TIMEOUT = 10.0
+RUNNER = "shoprec.events.runner"
+START_TIMEOUT = 180.0  # each worker imports the models' libraries and prepares its model
+SWAP_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 20
 
 _children: dict[int, subprocess.Popen] = {}  # services this process started, reaped on stop
 
 
 def services_dir() -> Path:
-    """The folder holding each environment's pid and log file."""
+    """The folder holding each environment's pid file, log and control folder."""
     return state_dir() / "services"
 
 
@@ -38,8 +47,20 @@ def pid_path(env: Environment) -> Path:
 
 
 def log_path(env: Environment) -> Path:
-    """The environment's service log (stdout and stderr of its latest start)."""
+    """The environment's service log (rotated copies: `<env>.log.1`, `.2`, ...)."""
     return services_dir() / f"{env.name}.log"
+
+
+def control_dir(env: Environment) -> Path:
+    """The environment's control folder: target version, worker states, metrics files."""
+    return services_dir() / env.name
+
+
+def worker_count() -> int:
+    """Worker processes per service: `SHOPREC_WORKERS`, else one per core."""
+    from shoprec.settings import get_settings
+
+    return get_settings().workers or max(1, len(os.sched_getaffinity(0)))
 
 
 def health(env: Environment, timeout: float = 2.0) -> dict[str, Any] | None:
@@ -69,18 +90,34 @@ def _is_service(pid: int) -> bool:
     if not Path("/proc/self").exists():
         return True
     try:
-        return FACTORY.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return RUNNER.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 
 
-def running_pid(env: Environment) -> int | None:
-    """The pid of the environment's service, if its pid file names a live shoprec service."""
+def recorded_pid(env: Environment) -> int | None:
+    """The pid the environment's pid file names, whether or not that process lives."""
     try:
-        pid = int(pid_path(env).read_text())
+        return int(pid_path(env).read_text())
     except (FileNotFoundError, ValueError):
         return None
-    return pid if _is_service(pid) else None
+
+
+def running_pid(env: Environment) -> int | None:
+    """The pid of the environment's service, if its pid file names a live shoprec service."""
+    pid = recorded_pid(env)
+    return pid if pid is not None and _is_service(pid) else None
+
+
+def remove_stale_pid(env: Environment) -> int | None:
+    """Delete the pid file if its process is gone (e.g. killed); return the stale pid."""
+    pid = recorded_pid(env)
+    if pid is None and not pid_path(env).exists():
+        return None
+    if pid is not None and _is_service(pid):
+        return None
+    pid_path(env).unlink(missing_ok=True)
+    return pid if pid is not None else -1
 
 
 def log_tail(env: Environment, lines: int = LOG_TAIL_LINES) -> str:
@@ -110,48 +147,109 @@ def _terminate(pid: int, timeout: float) -> None:
     _children.pop(pid, None)
 
 
-def _wait_until_serving(
-    env: Environment, version: str, process: subprocess.Popen, timeout: float
+def _workers(env: Environment, service_pid: int) -> list[dict[str, Any]]:
+    """The recorded state of each live worker of the service."""
+    return [
+        status
+        for status in control.worker_statuses(control_dir(env))
+        if status.get("service_pid") == service_pid and _alive(int(status["pid"]))
+    ]
+
+
+def _wait_for_workers(
+    env: Environment,
+    service_pid: int,
+    token: str,
+    version: str,
+    timeout: float,
+    process: subprocess.Popen | None = None,
 ) -> None:
+    """Return once every worker serves `version` under `token`; ServiceError if one refused."""
+    expected = worker_count_of(env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise ServiceError(
                 f"{env.name}: service exited with code {process.returncode} before answering "
                 f"/health; log {log_path(env)}:\n{log_tail(env)}"
             )
-        live = health(env, timeout=0.5)
-        if live is not None and live.get("model_version") == version:
-            return
+        if process is None and not _alive(service_pid):
+            raise ServiceError(
+                f"{env.name}: service (pid {service_pid}) ended; log {log_path(env)}:\n"
+                f"{log_tail(env)}"
+            )
+        done = [status for status in _workers(env, service_pid) if status.get("token") == token]
+        refused = [status for status in done if not status.get("ok")]
+        if refused:
+            raise ServiceError(
+                f"{env.name}: worker {refused[0]['pid']} {refused[0]['error']}; the service "
+                f"keeps serving version {refused[0]['version']}; log {log_path(env)}:\n"
+                f"{log_tail(env)}"
+            )
+        if len(done) >= expected and all(s.get("version") == version for s in done):
+            live = health(env, timeout=1.0)
+            if live is not None and live.get("model_version") == version:
+                return
         time.sleep(0.1)
     raise ServiceError(
-        f"{env.name}: no /health answer for version {version} at {env.url} "
-        f"within {timeout:.0f}s; "
-        f"log {log_path(env)}:\n{log_tail(env)}"
+        f"{env.name}: not every worker serves version {version} at {env.url} "
+        f"within {timeout:.0f}s; log {log_path(env)}:\n{log_tail(env)}"
     )
 
 
-def start(env: Environment, version: str, timeout: float = START_TIMEOUT) -> int:
-    """Start the environment's service detached; return its pid once it serves `version`.
+def _target(folder: Path, version: str) -> str:
+    """Point the service's control folder at `version`'s artifact, fetched and checked."""
+    from shoprec.tracking import registry
+    from shoprec.tracking.store import client
 
-    The service loads the model its alias (`models:/shoprec@<env>`) points at.
-    """
+    try:
+        found = registry.get_version(client(), version)
+        model_dir = registry.fetch(found)
+    except registry.RegistryError as error:
+        raise ServiceError(f"version {version}: {error}") from error
+    digest = found.tags.get(registry.DIGEST_TAG, "")
+    return control.write_target(
+        folder, version, model_dir, digest, found.tags.get(registry.RUN_TAG)
+    )
+
+
+def worker_count_of(env: Environment) -> int:
+    """How many workers the environment's running service was started with."""
+    try:
+        return int((control_dir(env) / "workers.count").read_text())
+    except (FileNotFoundError, ValueError):
+        return worker_count()
+
+
+def start(env: Environment, version: str, timeout: float = START_TIMEOUT) -> int:
+    """Start the environment's service detached; return its pid once every worker serves
+    `version`."""
     live = health(env)
     if live is not None:
         raise ServiceError(
             f"{env.name}: {env.url} already answers (run {live.get('run_id')!r}); "
             f"stop it first (shoprec stop --env {env.name})"
         )
-    services_dir().mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "uvicorn", "--factory", FACTORY]
-    command += ["--host", HOST, "--port", str(env.port)]
+    from shoprec.settings import get_settings
+
+    settings = get_settings()
+    workers = worker_count()
+    folder = control_dir(env)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "workers.count").write_text(f"{workers}\n")
+    token = _target(folder, version)
+    command = [sys.executable, "-m", RUNNER, "--env", env.name, "--host", HOST]
+    command += ["--port", str(env.port), "--workers", str(workers)]
+    command += ["--control-dir", str(folder), "--log", str(log_path(env))]
+    command += ["--log-max-bytes", str(settings.log_max_bytes)]
+    command += ["--log-backups", str(settings.log_backups)]
     variables = {
         MODEL_URI_VAR: model_uri(env.name),
         ENVIRONMENT_VAR: env.name,
         "MLFLOW_TRACKING_URI": tracking_uri(),
         "SHOPREC_PROJECT_DIR": str(project_dir()),
     }
-    with log_path(env).open("w") as log:
+    with log_path(env).open("a") as log:  # until the runner takes its output over
         process = subprocess.Popen(
             command,
             env={**os.environ, **variables},
@@ -164,12 +262,25 @@ def start(env: Environment, version: str, timeout: float = START_TIMEOUT) -> int
     _children[process.pid] = process
     pid_path(env).write_text(f"{process.pid}\n")
     try:
-        _wait_until_serving(env, version, process, timeout)
+        _wait_for_workers(env, process.pid, token, version, timeout, process)
     except ServiceError:
         _terminate(process.pid, STOP_TIMEOUT)
         pid_path(env).unlink(missing_ok=True)
         raise
     return process.pid
+
+
+def swap(env: Environment, version: str, timeout: float = SWAP_TIMEOUT) -> None:
+    """Have the running service serve `version` without a restart (zero downtime).
+
+    Raises ServiceError, with the log's last lines, when a worker refuses the version (it
+    keeps serving the one it had) or the swap does not finish within `timeout` seconds.
+    """
+    pid = running_pid(env)
+    if pid is None:
+        raise ServiceError(f"{env.name}: no service is running to swap models in")
+    token = _target(control_dir(env), version)
+    _wait_for_workers(env, pid, token, version, timeout)
 
 
 def stop(env: Environment, timeout: float = STOP_TIMEOUT) -> int | None:

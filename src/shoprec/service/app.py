@@ -1,21 +1,37 @@
-"""The recommendation web service: one loaded model artifact behind a FastAPI app."""
+"""The recommendation web service: a FastAPI app answering from one swappable model version."""
 
+import contextlib
+import logging
 import os
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from shoprec.artifact import ARRAYS_FILE, METADATA_FILE, ArtifactError, load_model, read_metadata
-from shoprec.service.routes import ServedModel, router
+from shoprec.artifact import ArtifactError
+from shoprec.deploy import control
+from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
+from shoprec.service import metrics
+from shoprec.service.routes import router
+from shoprec.service.served import ServedModel, load_served_model
+from shoprec.service.swap import ModelHolder, SwapWatcher
 from shoprec.tracking.store import REGISTERED_MODEL
 
-MODEL_URI_VAR = "SHOPREC_MODEL_URI"
-ENVIRONMENT_VAR = "SHOPREC_ENVIRONMENT"
+log = logging.getLogger("shoprec.service")
+
+
+class ImpressionSink(Protocol):
+    """Where served lists go: `log` must not block; `start` and `close` bracket the service."""
+
+    def log(self, record: dict[str, Any]) -> None: ...  # noqa: D102
+
+    def start(self) -> Any: ...  # noqa: D102
+
+    def close(self, timeout: float = ...) -> dict[str, int]: ...  # noqa: D102
 
 
 @dataclass(frozen=True)
@@ -59,29 +75,51 @@ def resolve_registered(uri: str) -> RegisteredModel:
     return RegisteredModel(directory, version.tags.get(registry.RUN_TAG), str(version.version))
 
 
-def load_served_model(
-    model_dir: Path, run_id: str | None, environment: str, model_version: str | None = None
+def load_model_uri(
+    model: Path | str, environment: str, run_id: str | None = None, *, prepare: bool = True
 ) -> ServedModel:
-    """Load and verify the artifact at `model_dir`; raises ArtifactError if it is unusable."""
-    model = load_model(model_dir)
-    record = read_metadata(model_dir)
-    if ARRAYS_FILE not in record["files"]:
-        raise ArtifactError(f"{model_dir / METADATA_FILE}: no sha256 listed for {ARRAYS_FILE}")
-    return ServedModel(
-        model=model,
-        run_id=run_id,
-        model_version=model_version,
-        algorithm=record["algorithm"],
-        version=record.get("shoprec_version", "unknown"),
-        model_sha256=record["files"][ARRAYS_FILE],
-        environment=environment,
-        loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
+    """Load an artifact directory or a `models:/` URI, verified, precomputed and warmed."""
+    if str(model).startswith("models:/"):
+        registered = resolve_registered(str(model))
+        return load_served_model(
+            registered.directory,
+            run_id or registered.run_id,
+            environment,
+            registered.version,
+            prepare=prepare,
+        )
+    return load_served_model(Path(model), run_id, environment, prepare=prepare)
+
+
+def load_target(target: dict[str, Any], environment: str) -> ServedModel:
+    """Load the artifact a control target names, once its `model.json` is the one registered.
+
+    Raises ArtifactError when the artifact differs from the registry's record or its files
+    from their checksums.
+    """
+    from shoprec.tracking.registry import artifact_digest
+
+    model_dir = Path(target["model_dir"])
+    try:
+        digest = artifact_digest(model_dir)
+    except OSError as error:
+        raise ArtifactError(f"{model_dir}: cannot read the artifact ({error})") from error
+    if digest != target["model_json_sha256"]:
+        raise ArtifactError(
+            f"{model_dir}/model.json: sha256 {digest[:12]}... is not the "
+            f"{target['model_json_sha256'][:12]}... the registry recorded for version "
+            f"{target['version']}; artifact was altered"
+        )
+    return load_served_model(model_dir, target.get("run_id"), environment, target["version"])
 
 
 def _field_name(location: tuple[Any, ...]) -> str:
-    parts = [str(part) for part in location if part not in ("query", "path", "body")]
-    return ".".join(parts) or "request"
+    parts = [
+        f"[{part}]" if isinstance(part, int) else str(part)
+        for part in location
+        if part not in ("query", "path", "body")
+    ]
+    return ".".join(parts).replace(".[", "[") or "request"
 
 
 async def _readable_validation_error(
@@ -97,31 +135,79 @@ async def _readable_validation_error(
 
 
 def create_app(
-    model: Path | str,
+    model: Path | str | ServedModel,
     *,
     run_id: str | None = None,
     environment: str = "local",
+    impressions: ImpressionSink | None = None,
+    routers: Iterable[APIRouter] = (),
+    control_dir: Path | None = None,
 ) -> FastAPI:
-    """A service answering from an artifact directory or a `models:/` registry URI.
+    """A service answering from an artifact directory, a `models:/` URI or a loaded model.
 
-    Raises ArtifactError if the model cannot be fetched, is tampered with or is incomplete.
+    With `control_dir`, the service follows the version its `target.json` names (see
+    `shoprec.deploy.control`). Raises ArtifactError if the model cannot be fetched, is
+    tampered with or is incomplete.
     """
-    if str(model).startswith("models:/"):
-        registered = resolve_registered(str(model))
-        served = load_served_model(
-            registered.directory, run_id or registered.run_id, environment, registered.version
-        )
+    token = None
+    target = control.read_target(control_dir) if control_dir is not None else None
+    if isinstance(model, ServedModel):
+        served = model
+    elif target is not None:
+        served, token = load_target(target, environment), target["token"]
     else:
-        served = load_served_model(Path(model), run_id, environment)
-    app = FastAPI(title="shoprec", version=served.version)
-    app.state.served = served
+        served = load_model_uri(model, environment, run_id)
+    holder = ModelHolder(served)
+
+    def load_version(target: dict[str, Any]) -> ServedModel:
+        return load_target(target, environment)
+
+    def swapped(old: ServedModel, new: ServedModel) -> None:
+        metrics.SERVED_VERSION.labels(old.label).dec()
+        metrics.SERVED_VERSION.labels(new.label).inc()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        metrics.SERVED_VERSION.labels(holder.current.label).inc()
+        watcher = None
+        if impressions is not None:
+            impressions.start()
+        if control_dir is not None:
+            watcher = SwapWatcher(holder, control_dir, load_version, on_swap=swapped)
+            watcher.start(token)
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            if impressions is not None:
+                counters = impressions.close()
+                log.info("worker %d: impressions at shutdown %s", os.getpid(), counters)
+            metrics.SERVED_VERSION.labels(holder.current.label).dec()
+            metrics.worker_exited()
+
+    app = FastAPI(
+        title="shoprec",
+        version=served.version,
+        lifespan=lifespan,
+        description="Recommendations for the shop's catalogue; see the README for examples.",
+    )
+    app.state.holder = holder
+    app.state.impressions = impressions
+    app.state.environment = environment
     app.add_exception_handler(RequestValidationError, _readable_validation_error)
     app.include_router(router)
+    for extra in routers:
+        app.include_router(extra)
+    app.add_middleware(metrics.RequestMetrics)
     return app
 
 
 def app_from_env() -> FastAPI:
-    """App factory for `uvicorn --factory`: model URI and environment from the environment."""
+    """App factory for `uvicorn --factory` without impression logging (see shoprec.events)."""
+    control_dir = os.environ.get(control.CONTROL_DIR_VAR)
     return create_app(
-        os.environ[MODEL_URI_VAR], environment=os.environ.get(ENVIRONMENT_VAR, "local")
+        os.environ.get(MODEL_URI_VAR, f"models:/{REGISTERED_MODEL}@production"),
+        environment=os.environ.get(ENVIRONMENT_VAR, "local"),
+        control_dir=Path(control_dir) if control_dir else None,
     )

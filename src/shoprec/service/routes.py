@@ -1,53 +1,59 @@
-"""HTTP endpoints: recommendations per user, similar items per item, and health."""
+"""HTTP endpoints: recommendations per user, similar items per item, health, metrics.
 
-from dataclasses import dataclass
-from typing import Annotated
+Handlers answer from one `ServedModel` read once per request, serialise with orjson and name
+the model version in the body and in the `X-Model-Version` header. Every `/recommendations`
+answer gets a request id (body and `X-Request-ID` header) and is logged as an impression.
+"""
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel
+import os
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
 
-from shoprec.models import Recommender
+import orjson
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
-INT64_MAX = 2**63 - 1
-MAX_K = 100
+from shoprec.service import metrics
+from shoprec.service.served import FALLBACK_SCORE_SCALE, MAX_K, MODEL_SCORE_SCALE, SCORE_SCALES
+from shoprec.service.served import ServedModel as ServedModel  # re-exported
 
-
-@dataclass(frozen=True)
-class ServedModel:
-    """The model the endpoints answer with, and what identifies it."""
-
-    model: Recommender
-    run_id: str | None
-    model_version: str | None
-    algorithm: str
-    version: str
-    model_sha256: str
-    environment: str
-    loaded_at: str
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+PLAIN_INTEGER = re.compile(r"-?[0-9]+")
+DEFAULT_K = 10
 
 
 class ModelInfo(BaseModel):
-    """Which model answered."""
+    """Which model version answered."""
 
+    version: str | None = Field(description="registry version of the model (null: a bare artifact)")
     run_id: str | None
     algorithm: str
-    version: str
+    shoprec_version: str
 
 
 class RecommendedItem(BaseModel):
     """One recommended item; rank 1 is best."""
 
     item_id: int
-    score: float
     rank: int
+    score: float = Field(description="on the scale named by the response's score_scale")
+    fallback: bool = Field(description="a popular item given because the user is unknown")
 
 
 class Recommendations(BaseModel):
     """Top-k items for a user; `fallback` means popular items for a user the model never saw."""
 
+    request_id: str = Field(description="also in the X-Request-ID header; send it with events")
     user_id: int
     k: int
     fallback: bool
+    score_scale: str = Field(description=f"{MODEL_SCORE_SCALE!r} or {FALLBACK_SCORE_SCALE!r}")
+    score_scales: dict[str, str] = Field(description="what each score scale means")
     model: ModelInfo
     items: list[RecommendedItem]
 
@@ -57,6 +63,7 @@ class SimilarItem(BaseModel):
 
     item_id: int
     rank: int
+    score: float = Field(description="the model's item-item similarity (higher is more similar)")
 
 
 class SimilarItems(BaseModel):
@@ -69,76 +76,208 @@ class SimilarItems(BaseModel):
 
 
 class Health(BaseModel):
-    """Liveness and identity of the served model."""
+    """Liveness and identity of the model version this worker serves."""
 
     status: str
     environment: str
-    run_id: str | None
     model_version: str | None
+    run_id: str | None
     algorithm: str
     model_sha256: str
     loaded_at: str
+    worker_pid: int
 
 
-def served_model(request: Request) -> ServedModel:
-    """The model the app loaded at start-up."""
-    return request.app.state.served
+def _invalid(field: str, message: str, value: Any = None) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ("query", field), "msg": message, "type": "value_error", "input": value}]
+    )
 
 
-Served = Annotated[ServedModel, Depends(served_model)]
-UserId = Annotated[int, Query(description="Shop user id", ge=-INT64_MAX, le=INT64_MAX)]
-ItemId = Annotated[int, Query(description="Catalogue item id", ge=-INT64_MAX, le=INT64_MAX)]
-K = Annotated[int, Query(description="How many items to return", ge=1, le=MAX_K)]
+def query(request: Request, *allowed: str) -> dict[str, str]:
+    """The query parameters, refusing unknown and repeated ones with a 422."""
+    params = request.query_params
+    multi = params.multi_items()
+    found = dict(multi)
+    if len(found) != len(multi) or not found.keys() <= set(allowed):
+        unknown = sorted(found.keys() - set(allowed))
+        if unknown:
+            raise _invalid(
+                unknown[0],
+                "unknown query parameter; this endpoint takes "
+                + (", ".join(sorted(allowed)) or "none"),
+            )
+        repeated = sorted(key for key in found if len(params.getlist(key)) > 1)
+        raise _invalid(repeated[0], "given more than once; give it once")
+    return found
+
+
+def _required(found: dict[str, str], name: str) -> str:
+    if name not in found:
+        raise _invalid(name, "Field required")
+    return found[name]
+
+
+def _parameter(name: str, description: str, required: bool, example: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string", "pattern": "^-?[0-9]+$", "example": example},
+    }
+
+
+USER_PARAM = _parameter("user_id", "Shop user id: a plain decimal integer", True, "42")
+ITEM_PARAM = _parameter("item_id", "Catalogue item id: a plain decimal integer", True, "7")
+K_PARAM = _parameter("k", f"How many items to return, 1 to {MAX_K} (default 10)", False, "10")
+
+
+def plain_integer(field: str, value: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
+    """`value` as an int when it is a plain decimal integer in [low, high]; else a 422."""
+    if not PLAIN_INTEGER.fullmatch(value):
+        raise _invalid(
+            field,
+            f"Input should be a valid integer: plain decimal digits with an optional leading "
+            f"minus, got {value[:40]!r}",
+            value,
+        )
+    number = int(value)
+    if not low <= number <= high:
+        low_or_high = ("greater", low) if number < low else ("less", high)
+        bound = f"{low_or_high[0]} than or equal to {low_or_high[1]}"
+        raise _invalid(field, f"Input should be {bound}", value)
+    return number
+
 
 router = APIRouter()
 
 
-def _model_info(served: ServedModel) -> ModelInfo:
-    return ModelInfo(run_id=served.run_id, algorithm=served.algorithm, version=served.version)
+def _model_info(served: ServedModel) -> dict[str, Any]:
+    return {
+        "version": served.model_version,
+        "run_id": served.run_id,
+        "algorithm": served.algorithm,
+        "shoprec_version": served.version,
+    }
 
 
-@router.get("/recommendations", response_model=Recommendations)
-def recommendations(served: Served, user_id: UserId, k: K = 10) -> Recommendations:
-    """Top-k unseen items for a user; popular items (fallback) for an unknown user."""
-    frame = served.model.recommend([user_id], k=k)
-    items = [
-        RecommendedItem(item_id=int(row.item_id), score=float(row.score), rank=int(row.rank))
-        for row in frame.itertuples(index=False)
-    ]
-    return Recommendations(
-        user_id=user_id,
-        k=k,
-        fallback=not served.model.is_known_user(user_id),
-        model=_model_info(served),
-        items=items,
+def _json(body: dict[str, Any], served: ServedModel, headers: dict[str, str] | None = None):  # noqa: ANN202
+    return Response(
+        orjson.dumps(body),
+        media_type="application/json",
+        headers={"x-model-version": served.label, **(headers or {})},
     )
 
 
-@router.get("/similar-items", response_model=SimilarItems)
-def similar_items(served: Served, item_id: ItemId, k: K = 10) -> SimilarItems:
-    """The k items most similar to an item; 404 for an item the model never saw."""
+@router.get(
+    "/recommendations",
+    response_model=Recommendations,
+    openapi_extra={"parameters": [USER_PARAM, K_PARAM]},
+)
+async def recommendations(request: Request) -> Response:
+    """Top-k unseen items for a user; popular items (flagged fallback) for an unknown user."""
+    start = time.perf_counter()
+    served: ServedModel = request.app.state.holder.current  # one version for the whole answer
+    found = query(request, "user_id", "k")
+    user = plain_integer("user_id", _required(found, "user_id"))
+    count = plain_integer("k", found.get("k", str(DEFAULT_K)), 1, MAX_K)
+    items, scores, fallback = served.recommend(user, count)
+    request_id = uuid.uuid4().hex
+    listed = [
+        {"item_id": item, "rank": rank, "score": score, "fallback": fallback}
+        for rank, (item, score) in enumerate(zip(items, scores, strict=True), start=1)
+    ]
+    body = {
+        "request_id": request_id,
+        "user_id": user,
+        "k": count,
+        "fallback": fallback,
+        "score_scale": FALLBACK_SCORE_SCALE if fallback else MODEL_SCORE_SCALE,
+        "score_scales": SCORE_SCALES,
+        "model": _model_info(served),
+        "items": listed,
+    }
+    impressions = request.app.state.impressions
+    if impressions is not None:
+        impressions.log(
+            {
+                "request_id": request_id,
+                "served_at": datetime.now(UTC),
+                "environment": served.environment,
+                "model_version": served.label,
+                "user_id": user,
+                "k": count,
+                "fallback": fallback,
+                "latency_ms": (time.perf_counter() - start) * 1000.0,
+                "items": orjson.dumps(
+                    [[item, rank, score] for rank, (item, score) in
+                     enumerate(zip(items, scores, strict=True), start=1)]
+                ).decode(),
+            }
+        )  # fmt: skip
+        metrics.IMPRESSIONS.labels(served.environment, served.label).inc()
+    return _json(body, served, {"x-request-id": request_id})
+
+
+@router.get(
+    "/similar-items",
+    response_model=SimilarItems,
+    openapi_extra={"parameters": [ITEM_PARAM, K_PARAM]},
+)
+async def similar_items(request: Request) -> Response:
+    """The k items most similar to an item, with scores; 404 for an item the model never saw."""
+    served: ServedModel = request.app.state.holder.current
+    found = query(request, "item_id", "k")
+    item = plain_integer("item_id", _required(found, "item_id"))
+    count = plain_integer("k", found.get("k", str(DEFAULT_K)), 1, MAX_K)
     try:
-        similar = served.model.similar_items([item_id], k=k)[0][0]
+        items, scores = served.similar_items(item, count)
     except KeyError as error:
         raise HTTPException(
-            status_code=404, detail=f"item_id {item_id} is not in the model's catalogue"
+            status_code=404, detail=f"item_id {item} is not in the model's catalogue"
         ) from error
-    items = [
-        SimilarItem(item_id=int(item), rank=rank)
-        for rank, item in enumerate((item for item in similar if item >= 0), start=1)
+    listed = [
+        {"item_id": other, "rank": rank, "score": score}
+        for rank, (other, score) in enumerate(zip(items, scores, strict=True), start=1)
     ]
-    return SimilarItems(item_id=item_id, k=k, model=_model_info(served), items=items)
+    body = {"item_id": item, "k": count, "model": _model_info(served), "items": listed}
+    return _json(body, served)
 
 
+@router.head("/health", include_in_schema=False)
 @router.get("/health", response_model=Health)
-def health(served: Served) -> Health:
-    """Whether the service is up, and which model it serves."""
-    return Health(
-        status="ok",
-        environment=served.environment,
-        run_id=served.run_id,
-        model_version=served.model_version,
-        algorithm=served.algorithm,
-        model_sha256=served.model_sha256,
-        loaded_at=served.loaded_at,
-    )
+async def health(request: Request) -> Response:
+    """Whether the service is up, and which model version this worker serves."""
+    served: ServedModel = request.app.state.holder.current
+    query(request)
+    body = {
+        "status": "ok",
+        "environment": served.environment,
+        "model_version": served.model_version,
+        "run_id": served.run_id,
+        "algorithm": served.algorithm,
+        "model_sha256": served.model_sha256,
+        "loaded_at": served.loaded_at,
+        "worker_pid": os.getpid(),
+    }
+    return _json(body, served)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics() -> Response:
+    """Prometheus metrics of every worker."""
+    payload, content_type = metrics.exposition()
+    return Response(payload, media_type=content_type)
+
+
+@router.get("/", include_in_schema=False)
+async def index() -> Response:
+    """Where the API is documented, and its endpoints."""
+    body = {
+        "service": "shoprec",
+        "docs": "/docs",
+        "openapi": "/openapi.json",
+        "endpoints": ["/recommendations", "/similar-items", "/events", "/health", "/metrics"],
+    }
+    return Response(orjson.dumps(body), media_type="application/json")

@@ -1,0 +1,173 @@
+"""A deployed service's main process: uvicorn with one worker per core, logs kept by size.
+
+Run by `shoprec.deploy.services.start` as `python -m shoprec.events.runner`. It empties the
+Prometheus multiprocess folder, brings the event store's schema up to date, then runs uvicorn
+with `--workers`. Every process's stdout and stderr go through one pipe to a thread of this
+process, the only writer of the log file: the log is appended to across restarts and rotated
+by size, keeping the last `--backups` files (`<env>.log.1` is the newest of them).
+"""
+
+import argparse
+import logging
+import logging.handlers
+import os
+import shutil
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+FACTORY = "shoprec.events.serve:app_from_env"
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+ACCESS_FORMAT = (
+    '%(asctime)s ACCESS [%(process)d] %(client_addr)s "%(request_line)s" %(status_code)s'
+)
+
+
+def _log_config(access_log: bool) -> dict:
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "default": {"format": LOG_FORMAT},
+            "access": {
+                "()": "uvicorn.logging.AccessFormatter",
+                "fmt": ACCESS_FORMAT,
+                "use_colors": False,
+            },  # fmt: skip
+        },
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "stream": "ext://sys.stderr",
+            },  # fmt: skip
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "access",
+                "stream": "ext://sys.stdout",
+            },  # fmt: skip
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {
+                "handlers": ["access"],
+                "level": "INFO" if access_log else "WARNING",
+                "propagate": False,
+            },  # fmt: skip
+            "shoprec": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        },
+    }
+
+
+def _keep_logs(path: Path, max_bytes: int, backups: int) -> threading.Thread:
+    """Send this process's (and its children's) stdout and stderr to a size-rotated log."""
+    handler = logging.handlers.RotatingFileHandler(
+        path, mode="a", maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    read_end, write_end = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def copy() -> None:
+        with os.fdopen(read_end, "rb") as lines:
+            for line in lines:
+                text = line.decode("utf-8", "replace").rstrip("\n")
+                handler.emit(logging.makeLogRecord({"msg": text, "args": None}))
+
+    writer = threading.Thread(target=copy, name="log-writer", daemon=True)
+    writer.start()
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    return writer
+
+
+def _close_logs(writer: threading.Thread) -> None:
+    """Let the log writer write the last lines: close the pipe, wait for it to drain."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
+    writer.join(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the service until SIGTERM or SIGINT."""
+    parser = argparse.ArgumentParser(prog="python -m shoprec.events.runner")
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, required=True)
+    parser.add_argument("--control-dir", type=Path, required=True)
+    parser.add_argument("--log", type=Path, required=True)
+    parser.add_argument("--log-max-bytes", type=int, default=10_000_000)
+    parser.add_argument("--log-backups", type=int, default=5)
+    parser.add_argument("--no-access-log", action="store_true")
+    args = parser.parse_args(argv)
+
+    writer = _keep_logs(args.log, args.log_max_bytes, args.log_backups)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    print(f"{started} ---- shoprec service {args.env} starting: pid {os.getpid()}, "
+          f"{args.workers} workers, http://{args.host}:{args.port}", flush=True)  # fmt: skip
+
+    from shoprec.deploy import control
+
+    # Set before anything imports prometheus_client (with one worker, the app runs here).
+    MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"  # noqa: N806 - as shoprec.service.metrics
+
+    metrics_dir = args.control_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ[MULTIPROC_VAR] = str(metrics_dir)
+    os.environ[control.CONTROL_DIR_VAR] = str(args.control_dir)
+    os.environ[control.SERVICE_PID_VAR] = str(os.getpid())
+    control.clear_worker_statuses(args.control_dir)
+
+    from shoprec.events.errors import EventStoreError
+    from shoprec.events.store import EventStore
+
+    try:
+        store = EventStore()  # brings the schema up to date once, before the workers start
+        store.dispose()
+    except EventStoreError as error:
+        print(f"event store unavailable at start (impressions are spooled): {error}", flush=True)
+
+    import uvicorn
+
+    # uvicorn re-raises SIGTERM/SIGINT once shut down; exit through `finally` to log it.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(0))
+    try:
+        _serve(uvicorn, args)
+    finally:
+        stopped = datetime.now(UTC).isoformat(timespec="seconds")
+        print(f"{stopped} ---- shoprec service {args.env} stopped: pid {os.getpid()}", flush=True)
+        _close_logs(writer)
+    return 0
+
+
+def _serve(uvicorn: Any, args: argparse.Namespace) -> None:
+    uvicorn.run(
+        FACTORY,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=_log_config(not args.no_access_log),
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
