@@ -358,7 +358,9 @@ def test_refused_deploys_leave_the_running_service_alone(
 
     assert shoprec("deploy", "--env", "test", "--run", "run-bad").code == 1
     assert shoprec("deploy", "--env", "test", "--run", "run-b").code == 2
-    assert services.health(get_environment("test")) == before
+    after = services.health(get_environment("test"))
+    assert after.pop("worker_pid") and before.pop("worker_pid")  # either worker may answer
+    assert after == before
     assert aliases() == {"test": "1"}
 
 
