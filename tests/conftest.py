@@ -39,6 +39,16 @@ def popularity_model(smoke_split) -> Recommender:
     return make_model("popularity").fit(smoke_split[0])
 
 
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tracking database with MLflow's tables and nothing else, copied by each test."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    directory = tmp_path_factory.mktemp("store")
+    SqlAlchemyStore(f"sqlite:///{directory / 'mlflow.db'}", str(directory / "artifacts"))
+    return directory / "mlflow.db"
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_root: Path) -> Path:
     """A scratch project directory with the repository's notebooks and lock file."""

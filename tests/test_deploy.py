@@ -70,16 +70,6 @@ def make_run(
     return run_dir
 
 
-@pytest.fixture(scope="session")
-def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tracking database with MLflow's tables and nothing else, copied by each test."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    directory = tmp_path_factory.mktemp("store")
-    SqlAlchemyStore(f"sqlite:///{directory / 'mlflow.db'}", str(directory / "artifacts"))
-    return directory / "mlflow.db"
-
-
 @pytest.fixture
 def project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path, repo_root: Path

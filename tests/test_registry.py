@@ -20,16 +20,6 @@ from shoprec.tracking.store import client, local_database
 from shoprec.tracking.sync import log_run
 
 
-@pytest.fixture(scope="session")
-def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tracking database with MLflow's tables and nothing else, copied by each test."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    directory = tmp_path_factory.mktemp("store")
-    SqlAlchemyStore(f"sqlite:///{directory / 'mlflow.db'}", str(directory / "artifacts"))
-    return directory / "mlflow.db"
-
-
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path) -> Path:
     """An empty project whose tracking store is its own `.shoprec/mlflow.db`."""

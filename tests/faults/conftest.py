@@ -79,16 +79,6 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tracking database with MLflow's tables and nothing else, copied by each test."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    directory = tmp_path_factory.mktemp("store")
-    SqlAlchemyStore(f"sqlite:///{directory / 'mlflow.db'}", str(directory / "artifacts"))
-    return directory / "mlflow.db"
-
-
 @pytest.fixture
 def store_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path, repo_root: Path
