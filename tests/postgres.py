@@ -3,6 +3,7 @@
 `postgres_server` (session-scoped) runs `initdb` and `pg_ctl` from Debian's `postgresql` package
 as an unprivileged user (PostgreSQL refuses to run as root), with a data folder in a temporary
 directory, listening on 127.0.0.1 on a free port, and stops it at the end of the session.
+Connections over TCP authenticate with a password (scram-sha-256), as a shop's server would.
 Without the server binaries the tests skip, except in CI (`CI=true`), where they fail:
 `.ci/install-postgres` installs them.
 """
@@ -23,6 +24,8 @@ import pytest
 
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
 START_TIMEOUT = 60
+SUPERUSER = "shoprec"
+SUPERUSER_PASSWORD = "fixture-superuser"
 
 
 def server_binaries() -> Path | None:
@@ -59,7 +62,7 @@ def _run(prefix: list[str], *command: str) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """The base URL (`postgresql://user@127.0.0.1:port`) of a PostgreSQL started for the tests."""
+    """The base URL (`postgresql://user:password@127.0.0.1:port`) of the tests' PostgreSQL."""
     binaries = server_binaries()
     if binaries is None:
         reason = f"PostgreSQL server binaries not found ({BIN_GLOB}/pg_ctl)"
@@ -75,11 +78,14 @@ def postgres_server() -> Iterator[str]:
         for path in (root, sockets):
             os.chown(path, entry.pw_uid, entry.pw_gid)
     root.chmod(0o755)
+    password_file = root / "password"
+    password_file.write_text(SUPERUSER_PASSWORD + "\n")
+    password_file.chmod(0o644)
     port = _free_port()
-    db_user = "shoprec"
     try:
-        _run(prefix, str(binaries / "initdb"), "-D", str(data), "-U", db_user,
-             "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")  # fmt: skip
+        _run(prefix, str(binaries / "initdb"), "-D", str(data), "-U", SUPERUSER,
+             "--pwfile", str(password_file), "--auth-local=trust",
+             "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C")  # fmt: skip
         options = f"-h 127.0.0.1 -p {port} -k {sockets} -c fsync=off -c full_page_writes=off"
         _run(prefix, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
              "-o", options, "-w", "-t", str(START_TIMEOUT), "start")  # fmt: skip
@@ -89,7 +95,7 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
         pytest.fail(f"could not start PostgreSQL: {error}\n{detail}")
     try:
-        yield f"postgresql://{db_user}@127.0.0.1:{port}"
+        yield f"postgresql://{SUPERUSER}:{SUPERUSER_PASSWORD}@127.0.0.1:{port}"
     finally:
         subprocess.run(
             [*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],

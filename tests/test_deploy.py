@@ -1,148 +1,33 @@
 """Deployments: promotion gates, registry aliases and history, and real local services."""
 
-import json
-import shutil
 import socket
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from deployment import (  # noqa: F401 - fixtures
+    Shoprec,
+    aliases,
+    free_ports,
+    live,
+    make_run,
+    project,
+    registered_arrays,
+    runs,
+    shoprec,
+    shoprec_process,
+)
 from fastapi.testclient import TestClient
 
-from shoprec.artifact import ARRAYS_FILE, save_model
-from shoprec.cli import main
 from shoprec.deploy import services, state
 from shoprec.deploy.environments import ENVIRONMENTS, Environment, get_environment
 from shoprec.deploy.errors import ServiceError
 from shoprec.deploy.gates import failed_checks, smoke_test
 from shoprec.errors import ConfigurationError
 from shoprec.models import Recommender
-from shoprec.policy import load_policy
 from shoprec.service.app import create_app
 from shoprec.tracking import registry
-from shoprec.tracking.store import client, local_database
-from shoprec.tracking.sync import log_run
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Shoprec = Callable[..., Result]
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def make_run(
-    project: Path, run_id: str, model: Recommender, checks: dict[str, bool] | None = None
-) -> Path:
-    """A fake pipeline run: record, model artifact and evaluation (passed unless a check fails)."""
-    outcomes = checks or {"beats_popularity": True}
-    passed = all(outcomes.values())
-    run_dir = project / "runs" / run_id
-    save_model(model, run_dir / "03_train" / "model", {"run_id": run_id})
-    record = {"run_id": run_id, "status": "succeeded", "evaluation_passed": passed}
-    (run_dir / "run.json").write_text(json.dumps(record))
-    (run_dir / "04_evaluate").mkdir()
-    evaluation = {
-        "status": "passed" if passed else "failed",
-        "passed": passed,
-        "policy": load_policy().record(),
-        "checks": [{"check": name, "passed": ok} for name, ok in outcomes.items()],
-        "metrics": {},
-    }
-    (run_dir / "04_evaluate" / "evaluation.json").write_text(json.dumps(evaluation))
-    return run_dir
-
-
-@pytest.fixture
-def project(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path, repo_root: Path
-) -> Iterator[Path]:
-    """An empty project with its own store, deploy policy and ports; services stopped after."""
-    (tmp_path / "policy").symlink_to(repo_root / "policy")
-    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / '.shoprec' / 'mlflow.db'}")
-    local_database().parent.mkdir()
-    shutil.copyfile(empty_store, local_database())
-    for env, port in zip(ENVIRONMENTS.values(), free_ports(len(ENVIRONMENTS)), strict=True):
-        monkeypatch.setenv(env.port_variable, str(port))
-    yield tmp_path
-    for env in ENVIRONMENTS.values():
-        services.stop(env)
-
-
-@pytest.fixture
-def runs(project: Path, cooccurrence_model: Recommender) -> Path:
-    """Registered runs run-a (version 1) and run-b (version 2); run-bad failed evaluation."""
-    for run_id in ("run-a", "run-b"):
-        log_run(make_run(project, run_id, cooccurrence_model))
-    checks = {"beats_popularity": False, "ndcg": True}
-    log_run(make_run(project, "run-bad", cooccurrence_model, checks))
-    return project / "runs"
-
-
-@pytest.fixture
-def shoprec(capsys: pytest.CaptureFixture[str]) -> Shoprec:
-    """Run a deploy subcommand in-process; its exit code, stdout and stderr."""
-
-    def run(*argv: str) -> Result:
-        capsys.readouterr()
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
-
-
-DEPLOY_CLI = """
-import sys
-from shoprec.cli import main
-from shoprec.errors import ConfigurationError
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-def shoprec_process(*argv: str) -> subprocess.CompletedProcess:
-    """Run a deploy subcommand in a separate process that exits when the command is done."""
-    command = [sys.executable, "-c", DEPLOY_CLI, *argv]
-    return subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
-
-
-def live(env: str) -> tuple[str, str] | None:
-    """The (model version, run id) the environment's service answers with, if it is up."""
-    answer = services.health(get_environment(env))
-    return None if answer is None else (answer["model_version"], answer["run_id"])
-
-
-def aliases() -> dict[str, str]:
-    return {env: d.version for env, d in state.current().items()}
-
-
-def registered_arrays(project: Path, run_id: str) -> Path:
-    """The arrays file of the model logged for `run_id` in the project's artifact store."""
-    (path,) = [
-        path.parent / ARRAYS_FILE
-        for path in (project / ".shoprec" / "mlartifacts" / "models").rglob("model.json")
-        if json.loads(path.read_text())["metadata"]["run_id"] == run_id
-    ]
-    return path
-
+from shoprec.tracking.store import client
 
 # Gates, aliases and history, no services started
 

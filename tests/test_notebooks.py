@@ -154,7 +154,7 @@ def test_library_notebooks_run(name, tmp_path):
         ),
         (
             "04_evaluate.ipynb",
-            {"production_model_dir": "no/such/model"},
+            {"model_dir": ".", "production_model_dir": "no/such/model"},  # "." exists
             "production_model_dir='no/such/model': path does not exist",
         ),
         ("03_train.ipynb", {"hyperparameters": {"l3": 1}}, "unknown names ['l3']"),

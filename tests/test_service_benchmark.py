@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_deploy import Shoprec, empty_store, project, runs, shoprec  # noqa: F401
+from deployment import Shoprec, project, runs, shoprec  # noqa: F401
 
 from shoprec.events import benchmark
 

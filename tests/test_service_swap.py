@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from test_deploy import empty_store, project, registered_arrays, runs  # noqa: F401
+from deployment import project, registered_arrays, runs  # noqa: F401
 
 from shoprec.deploy import deployer, services
 from shoprec.deploy.environments import get_environment

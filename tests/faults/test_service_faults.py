@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from deployment import Shoprec, project, runs, shoprec  # noqa: F401
 from fastapi.testclient import TestClient
-from test_deploy import Shoprec, empty_store, project, runs, shoprec  # noqa: F401
 
 from shoprec.artifact import save_model
 from shoprec.deploy import deployer, services
