@@ -8,15 +8,20 @@ from typing import Any
 import numpy as np
 
 from shoprec import __version__
+from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
 from shoprec.models import ALGORITHMS, Recommender
 
 ARTIFACT_FORMAT = "shoprec-model/1"
 ARRAYS_FILE = "arrays.npz"
 METADATA_FILE = "model.json"
+# The name under which a model directory is an artifact of the MLflow pyfunc (shoprec.mlflow_model).
+ARTIFACT_KEY = "shoprec_model"
 
 
-class ArtifactError(ValueError):
+class ArtifactError(ShoprecError, ValueError):
     """A model artifact that is missing, incomplete, tampered with or of an unknown kind."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 def file_sha256(path: Path) -> str:

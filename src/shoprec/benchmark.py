@@ -10,7 +10,15 @@ from typing import Any
 
 from shoprec.execution import execute_notebook
 from shoprec.params import check_choice
-from shoprec.runs import project_dir, runs_dir
+from shoprec.runs import (
+    EVALUATION_FILE,
+    MODEL_SUBDIR,
+    TRAINING_METRICS_FILE,
+    TUNING_FILE,
+    notebooks_dir,
+    project_dir,
+    runs_dir,
+)
 
 ALGORITHMS = ("popularity", "cooccurrence", "ease", "als")
 PUBLISHED_MOVIELENS_100K = {
@@ -41,7 +49,7 @@ PROTOCOLS = {
 
 
 def _execute(notebook: str, output_dir: Path, parameters: dict[str, Any]) -> None:
-    notebooks = project_dir() / "notebooks"
+    notebooks = notebooks_dir()
     output_dir.mkdir(parents=True, exist_ok=True)
     execute_notebook(
         notebooks / f"{notebook}.ipynb",
@@ -56,7 +64,7 @@ def benchmark_model(dataset: str, algorithm: str, run_dir: Path, seed: int = 42)
     common = {"dataset": dataset, "profile": "default", "seed": seed, "k": 10}
     split = {"split_method": protocol.split_method, "test_ratio": protocol.test_ratio}
     _execute("02_tune", run_dir / "02_tune", {**common, **split, "algorithm": algorithm})
-    chosen = json.loads((run_dir / "02_tune" / "tuning.json").read_text())["chosen"]
+    chosen = json.loads((run_dir / TUNING_FILE).read_text())["chosen"]
     train_parameters = {
         **common,
         **split,
@@ -68,11 +76,11 @@ def benchmark_model(dataset: str, algorithm: str, run_dir: Path, seed: int = 42)
     evaluate_parameters = {
         "dataset": dataset,
         "profile": "default",
-        "model_dir": str(run_dir / "03_train" / "model"),
+        "model_dir": str(run_dir / MODEL_SUBDIR),
     }
     _execute("04_evaluate", run_dir / "04_evaluate", evaluate_parameters)
-    trained = json.loads((run_dir / "03_train" / "metrics.json").read_text())
-    evaluation = json.loads((run_dir / "04_evaluate" / "evaluation.json").read_text())
+    trained = json.loads((run_dir / TRAINING_METRICS_FILE).read_text())
+    evaluation = json.loads((run_dir / EVALUATION_FILE).read_text())
     row = {
         "dataset": dataset,
         "algorithm": algorithm,

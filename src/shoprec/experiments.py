@@ -3,13 +3,9 @@
 import argparse
 import sys
 
-from shoprec.pipeline import (
-    EXIT_NOT_TRACKED,
-    PIPELINE_NOTEBOOKS,
-    PipelineError,
-    parse_overrides,
-)
-from shoprec.runs import RUN_RECORD, RunError, resolve_run, runs_dir
+from shoprec.errors import EXIT_NOT_TRACKED
+from shoprec.pipeline.plan import PipelineError, parse_overrides
+from shoprec.runs import PIPELINE_NOTEBOOKS, RUN_RECORD, RunError, resolve_run, runs_dir
 from shoprec.tracking.compare import Comparison
 
 

@@ -9,7 +9,6 @@ from typing import Any
 import mlflow
 import pandas as pd
 
-ARTIFACT_KEY = "shoprec_model"
 DEFAULT_K = 10
 
 
@@ -18,7 +17,7 @@ class ShoprecModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         """Load and verify the artifact logged under `shoprec_model`."""
-        from shoprec.artifact import load_model
+        from shoprec.artifact import ARTIFACT_KEY, load_model
 
         self.model = load_model(context.artifacts[ARTIFACT_KEY])
 

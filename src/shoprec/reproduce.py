@@ -6,20 +6,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shoprec.pipeline import (
-    PipelineRun,
-    ProductionModel,
-    ProductionUnavailable,
-    current_production_model,
-    execute,
+from shoprec.errors import ShoprecError
+from shoprec.pipeline.command import execute
+from shoprec.pipeline.plan import PipelineRun, ProductionModel, ProductionUnavailable
+from shoprec.pipeline.production import current_production_model
+from shoprec.runs import (
+    PACKAGES_FILE,
+    RunError,
     new_run_id,
+    project_dir,
+    read_run,
+    resolve_run,
+    runs_dir,
 )
-from shoprec.runs import RunError, project_dir, read_run, resolve_run, runs_dir
 from shoprec.tracking import compare, provenance, registry
-from shoprec.tracking.store import client
+from shoprec.tracking.store import TrackingError, client
 
 
-class ReproduceError(RuntimeError):
+class ReproduceError(ShoprecError):
     """A run that cannot be re-executed as recorded."""
 
 
@@ -43,7 +47,7 @@ def environment_warnings(run_dir: Path, record: dict[str, Any]) -> list[str]:
     """How the code, lock file, packages and platform now differ from the run's record."""
     packages = provenance.installed_packages()
     now = provenance.environment(project_dir(), packages)
-    recorded_path = run_dir / provenance.PACKAGES_FILE
+    recorded_path = run_dir / PACKAGES_FILE
     recorded = json.loads(recorded_path.read_text()) if recorded_path.is_file() else None
     return provenance.differences(record, now, recorded, packages)
 
@@ -60,7 +64,7 @@ def _production_model(
         return None
     try:
         directory = registry.fetch(registry.get_version(client(), str(version)))
-    except Exception as error:
+    except (TrackingError, registry.RegistryError) as error:
         raise ReproduceError(
             f"run {record['run_id']} was evaluated against production model version {version}, "
             f"which cannot be fetched: {error}"

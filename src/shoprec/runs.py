@@ -1,18 +1,51 @@
-"""Where pipeline runs live on disk and what each run holds."""
+"""Where pipeline runs live on disk and what each run holds: the one owner of the run layout
+(and of the project's two other folders: `notebooks/` and the state folder `.shoprec/`).
+
+    runs/
+      latest -> <run-id>             the newest completed run
+      <run-id>/                      UTC time plus a random suffix (new_run_id)
+        run.json                     the run record: parameters, status, timings, provenance
+        packages.json                the installed packages the run was made with
+        pipeline.log                 papermill's log (secrets redacted)
+        notebooks/<notebook>.ipynb   each executed notebook
+        01_explore_data/summary.json
+        02_tune/tuning.json
+        03_train/metrics.json, 03_train/model/
+        04_evaluate/evaluation.json
+"""
 
 import json
+import os
+import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
 
+# The pipeline's notebooks (in notebooks/ of the project), in the order they run.
+PIPELINE_NOTEBOOKS = ("01_explore_data", "02_tune", "03_train", "04_evaluate")
+NOTEBOOKS_DIR = Path("notebooks")
+STATE_DIR = Path(".shoprec")  # the project's own state: tracking store, caches, services
 RUN_RECORD = "run.json"
+PACKAGES_FILE = "packages.json"
+PIPELINE_LOG = "pipeline.log"
+EXECUTED_NOTEBOOKS = Path("notebooks")
 LATEST = "latest"
 # A run's `status` in run.json: running until it ends; interrupted by SIGINT or SIGTERM.
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
 COMPLETED = (SUCCEEDED, FAILED)
+TUNING_FILE = Path("02_tune") / "tuning.json"
 MODEL_SUBDIR = Path("03_train") / "model"
+TRAINING_METRICS_FILE = Path("03_train") / "metrics.json"
 EVALUATION_FILE = Path("04_evaluate") / "evaluation.json"
+# The JSON file of results each pipeline notebook writes into its output folder.
+RESULT_FILES = {
+    "01_explore_data": Path("01_explore_data") / "summary.json",
+    "02_tune": TUNING_FILE,
+    "03_train": TRAINING_METRICS_FILE,
+    "04_evaluate": EVALUATION_FILE,
+}
 
 
 class RunError(ShoprecError, LookupError):
@@ -36,6 +69,40 @@ def project_dir() -> Path:
 def runs_dir() -> Path:
     """The folder holding one sub-folder per pipeline run."""
     return project_dir() / "runs"
+
+
+def state_dir() -> Path:
+    """The project's own state: local tracking store, model cache, services, event store."""
+    return project_dir() / STATE_DIR
+
+
+def notebooks_dir() -> Path:
+    """The project's notebooks, which the pipeline executes."""
+    return project_dir() / NOTEBOOKS_DIR
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus a random suffix."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def executed_notebook(run_dir: Path, notebook: str) -> Path:
+    """Where the run keeps its executed copy of `notebook`."""
+    return Path(run_dir) / EXECUTED_NOTEBOOKS / f"{notebook}.ipynb"
+
+
+def write_run(run_dir: Path, record: dict[str, Any]) -> None:
+    """Write the run's record (`run.json`), keys sorted."""
+    path = Path(run_dir) / RUN_RECORD
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def point_latest(run_dir: Path) -> None:
+    """Point `runs/latest` at the run, atomically (only ever at a completed one)."""
+    run_dir = Path(run_dir)
+    staging = run_dir.parent / f".{LATEST}-{run_dir.name}"
+    staging.symlink_to(run_dir.name)
+    os.replace(staging, run_dir.parent / LATEST)
 
 
 def resolve_run(run_id: str) -> Path:

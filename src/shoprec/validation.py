@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
+
 INTERACTION_COLUMNS = ("user_id", "item_id", "weight", "timestamp")
 ID_COLUMNS = ("user_id", "item_id")
 EVENT_KEY = ("user_id", "item_id", "timestamp")
@@ -19,8 +21,10 @@ FLOAT_EXACT = 2**53
 """Above this, float64 cannot tell neighbouring whole numbers apart."""
 
 
-class DataValidationError(ValueError):
+class DataValidationError(ShoprecError, ValueError):
     """Input data unfit for use: which file, data row (from 1) and column, and what is wrong."""
+
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(
         self,

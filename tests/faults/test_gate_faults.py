@@ -18,7 +18,8 @@ from shoprec.deploy.errors import GateRefused
 from shoprec.deploy.gates import check_evaluation
 from shoprec.interactions import split_interactions
 from shoprec.models import make_model
-from shoprec.pipeline import ProductionUnavailable, current_production_model
+from shoprec.pipeline.plan import ProductionUnavailable
+from shoprec.pipeline.production import current_production_model
 from shoprec.policy import (
     COMPARED,
     NO_PRODUCTION,

@@ -10,7 +10,7 @@ def register(subparsers: Subparsers) -> None:
     parser = add_command(
         subparsers,
         "pipeline",
-        "shoprec.pipeline:pipeline_command",
+        "shoprec.pipeline.command:pipeline_command",
         help="run the notebooks in order into runs/<run-id>/",
     )
     parser.add_argument("--profile", default="default", help="smoke | default (default: default)")

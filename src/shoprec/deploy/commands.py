@@ -1,49 +1,17 @@
 """The `deploy`, `rollback`, `status`, `history`, `stop` and `start` commands."""
 
 import argparse
-import functools
 import sys
-from collections.abc import Callable
 
 from shoprec.deploy import deployer, services, state
 from shoprec.deploy.environments import ENVIRONMENTS, get_environment
 from shoprec.deploy.errors import DeployError
-from shoprec.tracking.registry import RegistryError
-from shoprec.tracking.store import TrackingError, describe
-
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _reporting_errors(handler: Handler) -> Handler:
-    """The handler, with registry and tracking failures reported as one line and exit 1."""
-
-    @functools.wraps(handler)
-    def run(args: argparse.Namespace) -> int:
-        command = args.command_name
-        try:
-            return handler(args)
-        except DeployError as error:
-            print(f"shoprec {command}: {error}", file=sys.stderr)
-            return error.exit_code
-        except (TrackingError, RegistryError) as error:
-            print(f"shoprec {command}: {error}", file=sys.stderr)
-            return 1
-        except Exception as error:
-            from mlflow.exceptions import MlflowException
-
-            if not isinstance(error, MlflowException):
-                raise
-            print(f"shoprec {command}: {describe(error)}", file=sys.stderr)
-            return 1
-
-    return run
 
 
 def _selected(args: argparse.Namespace) -> list[str]:
     return [args.env] if args.env else list(ENVIRONMENTS)
 
 
-@_reporting_errors
 def deploy_command(args: argparse.Namespace) -> int:
     """Deploy a run to an environment, if the promotion gates allow it."""
     deployment = deployer.deploy(args.env, args.run, approved=args.approve)
@@ -54,7 +22,6 @@ def deploy_command(args: argparse.Namespace) -> int:
     return 0
 
 
-@_reporting_errors
 def rollback_command(args: argparse.Namespace) -> int:
     """Serve the version the environment served before its current one."""
     deployment, replaced = deployer.rollback(args.env)
@@ -76,7 +43,6 @@ def _seconds(timestamp: str | None) -> str:
     return timestamp.partition(".")[0] + "Z" if timestamp else "-"
 
 
-@_reporting_errors
 def status_command(args: argparse.Namespace) -> int:
     """Print each environment's URL, version and run served, since when, and whether it is up.
 
@@ -118,7 +84,6 @@ def status_command(args: argparse.Namespace) -> int:
     return 0
 
 
-@_reporting_errors
 def history_command(args: argparse.Namespace) -> int:
     """Print every deployment and rollback, oldest first."""
     rows = [("AT", "ENVIRONMENT", "VERSION", "RUN", "ACTION")]
@@ -133,7 +98,6 @@ def history_command(args: argparse.Namespace) -> int:
     return 0
 
 
-@_reporting_errors
 def stop_command(args: argparse.Namespace) -> int:
     """Stop the local service of one or every environment."""
     for name in _selected(args):
@@ -142,7 +106,6 @@ def stop_command(args: argparse.Namespace) -> int:
     return 0
 
 
-@_reporting_errors
 def start_command(args: argparse.Namespace) -> int:
     """Start services for the runs the stored state says each environment serves."""
     current = state.current()

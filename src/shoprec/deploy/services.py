@@ -22,8 +22,7 @@ from shoprec.deploy import control
 from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
 from shoprec.deploy.environments import HOST, Environment
 from shoprec.deploy.errors import ServiceError
-from shoprec.deploy.state import state_dir
-from shoprec.runs import project_dir
+from shoprec.runs import project_dir, state_dir
 from shoprec.tracking.registry import model_uri
 from shoprec.tracking.store import tracking_uri
 

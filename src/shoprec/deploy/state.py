@@ -7,14 +7,10 @@ pid files and service logs.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from shoprec.runs import project_dir
 from shoprec.tracking import registry
 from shoprec.tracking.registry import Event
 from shoprec.tracking.store import client
-
-STORE_DIR = ".shoprec"
 
 
 @dataclass(frozen=True)
@@ -25,11 +21,6 @@ class Deployment:
     version: str
     run_id: str
     at: str | None
-
-
-def state_dir() -> Path:
-    """The folder holding the local tracking store, model cache, pid files and service logs."""
-    return project_dir() / STORE_DIR
 
 
 def current() -> dict[str, Deployment]:

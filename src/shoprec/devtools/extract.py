@@ -18,6 +18,8 @@ from pathlib import Path
 import nbformat
 from nbformat import reader
 
+from shoprec.errors import ShoprecError
+
 EXPORT_PREFIX = "export:"
 NOTEBOOKS_DIR = Path("notebooks")
 PACKAGE_DIR = Path("src", "shoprec")
@@ -26,7 +28,7 @@ GENERATED_MARK = "# Generated from "
 CHUNK_SEPARATOR = "\n\n\n"
 
 
-class ExportError(Exception):
+class ExportError(ShoprecError):
     """The notebooks cannot be exported as they stand; the message says where and what to fix."""
 
 

@@ -21,6 +21,8 @@ import nbdime
 import nbformat
 from nbdime.prettyprint import PrettyPrintConfig, pretty_print_diff
 
+from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
+
 NBDIME_WEBAPP = Path(nbdime.__file__).parent / "webapp"
 # Everything nbdime.js may load from its static folder (it resolves them against ./static/):
 # its code chunks and licences, and the one font format current browsers pick.
@@ -67,8 +69,10 @@ PAGE_TEMPLATE = """\
 """
 
 
-class NbdiffError(Exception):
+class NbdiffError(ShoprecError):
     """A notebook or git ref that cannot be diffed; the message names it."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 def text_diff(base: nbformat.NotebookNode, remote: nbformat.NotebookNode) -> str:

@@ -14,6 +14,7 @@ from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
 from shoprec.events.logger import ImpressionLogger
 from shoprec.events.routes import router as events_router
 from shoprec.events.store import EventStore
+from shoprec.runs import state_dir
 from shoprec.service import metrics
 from shoprec.service.app import create_app
 from shoprec.service.served import ServedModel
@@ -24,8 +25,6 @@ SPOOL_DIR = "spool"
 
 def spool_dir(environment: str) -> Path:
     """Where the environment's impression records wait while the store is unavailable."""
-    from shoprec.deploy.state import state_dir
-
     return state_dir() / SPOOL_DIR / environment
 
 

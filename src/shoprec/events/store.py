@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shoprec.events import schema
 from shoprec.events.errors import EventStoreError
+from shoprec.runs import state_dir
 
 EVENTS_FILE = "events.db"
 UPGRADE_ATTEMPTS = 4
@@ -33,8 +34,6 @@ def default_url() -> str:
     configured = get_settings().events_url
     if configured is not None and configured.get_secret_value():
         return configured.get_secret_value()
-    from shoprec.deploy.state import state_dir
-
     return f"sqlite:///{state_dir() / EVENTS_FILE}"
 
 

@@ -5,6 +5,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from shoprec.runs import state_dir
+
 
 def spooled_records(spool_root: Path, environment: str | None = None) -> int:
     """Impression records waiting in spool files (not yet in the store)."""
@@ -21,7 +23,6 @@ def spooled_records(spool_root: Path, environment: str | None = None) -> int:
 
 def summary_command(args: argparse.Namespace) -> int:
     """Print the summary as a table, or as JSON with --json."""
-    from shoprec.deploy.state import state_dir
     from shoprec.events.serve import SPOOL_DIR
     from shoprec.events.store import EventStore
 

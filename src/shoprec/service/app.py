@@ -49,7 +49,7 @@ def resolve_registered(uri: str) -> RegisteredModel:
     Raises ArtifactError when the registry has no such model or its artifact was altered.
     """
     from shoprec.tracking import registry
-    from shoprec.tracking.store import client, describe
+    from shoprec.tracking.store import TrackingError, client
 
     name, _, ref = uri.removeprefix("models:/").replace("@", "/").partition("/")
     if not uri.startswith("models:/") or name != REGISTERED_MODEL or not ref:
@@ -70,8 +70,8 @@ def resolve_registered(uri: str) -> RegisteredModel:
         raise ArtifactError(f"{uri}: {error}") from error
     except ArtifactError:
         raise
-    except Exception as error:  # the store failing in any way
-        raise ArtifactError(f"{uri}: {describe(error)}") from error
+    except TrackingError as error:  # the store failing in any way
+        raise ArtifactError(f"{uri}: {error}") from error
     return RegisteredModel(directory, version.tags.get(registry.RUN_TAG), str(version.version))
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import nbformat
 
+from shoprec.runs import executed_notebook as executed_path
 from shoprec.tracking import results
 
 ABSENT = object()
@@ -74,7 +75,7 @@ def executed_notebook(run_dir: Path, notebook: str) -> nbformat.NotebookNode:
     """A run's executed notebook as compared: no per-execution metadata, cell ids by position,
     and the run's own directory written `<run>`; empty if the notebook never ran."""
     run_dir = Path(run_dir)
-    path = run_dir / "notebooks" / f"{notebook}.ipynb"
+    path = executed_path(run_dir, notebook)
     if not path.is_file():
         return nbformat.v4.new_notebook()
     text = path.read_text().replace(str(run_dir.resolve()), results.RUN_DIR_PLACEHOLDER)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 LOCK_FILE = "requirements.lock"
-PACKAGES_FILE = "packages.json"
 
 
 def _git(root: Path, *args: str) -> str | None:

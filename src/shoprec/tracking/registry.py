@@ -24,10 +24,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from shoprec.artifact import METADATA_FILE, ArtifactError, file_sha256, verify_files
+from shoprec.artifact import (
+    ARTIFACT_KEY,
+    METADATA_FILE,
+    ArtifactError,
+    file_sha256,
+    verify_files,
+)
 from shoprec.errors import ShoprecError
-from shoprec.runs import project_dir
-from shoprec.tracking.store import REGISTERED_MODEL, STORE_DIR
+from shoprec.runs import state_dir
+from shoprec.tracking.store import REGISTERED_MODEL, TrackingError, translated
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -40,9 +46,10 @@ FILES_TAG = "shoprec.files_sha256"
 POLICY_TAG = "shoprec.policy_sha256"
 POLICY_VERSION_TAG = "shoprec.policy_version"
 STATUS_TAG = "evaluation.status"
+# MLflow's error codes for a version or alias that does not exist.
+NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 # Written by MLflow into the logged model when it is registered, after the checksums are taken.
 UNCHECKED_FILES = frozenset({"registered_model_meta"})
-ARTIFACT_KEY = "shoprec_model"  # as in shoprec.mlflow_model
 CACHE_DIR = "models"
 
 
@@ -104,7 +111,8 @@ def _logged_manifest(uri: str) -> dict[str, str]:
     import mlflow
 
     with tempfile.TemporaryDirectory(prefix="shoprec-register-") as scratch:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=scratch)
+        with translated():
+            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=scratch)
         return manifest(Path(local))
 
 
@@ -133,7 +141,7 @@ def register(
     }
     for name, value in evaluation.get("metrics", {}).get("candidate", {}).items():
         tags[f"evaluation.{name}"] = str(value)
-    with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Created version ..."
+    with contextlib.redirect_stderr(io.StringIO()), translated():  # it prints "Created ..."
         version = mlflow.register_model(uri, REGISTERED_MODEL, tags=tags)
     return str(version.version)
 
@@ -152,22 +160,20 @@ def version_of_run(client: "MlflowClient", run_id: str) -> "ModelVersion | None"
 
 def get_version(client: "MlflowClient", version: str) -> "ModelVersion":
     """Version `version` of the shoprec model."""
-    from mlflow.exceptions import MlflowException
-
     try:
         return client.get_model_version(REGISTERED_MODEL, version)
-    except MlflowException as error:
+    except TrackingError as error:
+        if error.error_code not in NOT_FOUND:
+            raise
         raise RegistryError(f"model {REGISTERED_MODEL!r} has no version {version}") from error
 
 
 def alias_version(client: "MlflowClient", alias: str) -> "ModelVersion | None":
     """The version alias `alias` points at, or None when it is not set."""
-    from mlflow.exceptions import MlflowException
-
     try:
         return client.get_model_version_by_alias(REGISTERED_MODEL, alias)
-    except MlflowException as error:
-        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+    except TrackingError as error:
+        if error.error_code in NOT_FOUND:
             return None
         raise
 
@@ -226,7 +232,7 @@ def _local_path(location: str) -> Path | None:
 def cache_path(version: "ModelVersion") -> Path:
     """Where the version's files are cached on this machine."""
     key = hashlib.sha256(f"{version.source}|{version.version}".encode()).hexdigest()[:16]
-    return project_dir() / STORE_DIR / CACHE_DIR / f"v{version.version}-{key}"
+    return state_dir() / CACHE_DIR / f"v{version.version}-{key}"
 
 
 def _expected_files(version: "ModelVersion") -> dict[str, str]:
@@ -270,7 +276,8 @@ def _download(version: "ModelVersion", target: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
     try:
         uri = model_uri(str(version.version))
-        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging))
+        with translated():
+            mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging))
         os.replace(staging, target)
     except OSError:
         if not target.is_dir():  # not "another process fetched it first"
@@ -329,7 +336,9 @@ def load_pyfunc(ref: str) -> Any:
     )
     if version is None:
         raise RegistryError(f"alias {ref!r} is not set")
-    return mlflow.pyfunc.load_model(str(fetch(version).parent.parent))
+    directory = fetch(version).parent.parent
+    with translated():
+        return mlflow.pyfunc.load_model(str(directory))
 
 
 def _now() -> str:

@@ -6,14 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from shoprec.runs import read_run
+from shoprec.runs import RESULT_FILES, read_run
 
-RESULT_FILES = {
-    "01_explore_data": Path("01_explore_data") / "summary.json",
-    "02_tune": Path("02_tune") / "tuning.json",
-    "03_train": Path("03_train") / "metrics.json",
-    "04_evaluate": Path("04_evaluate") / "evaluation.json",
-}
 # The parts of each result file that are metrics in MLflow, and the prefix they get there.
 METRIC_SECTIONS = {
     "01_explore_data": ((), "data"),

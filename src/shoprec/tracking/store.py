@@ -1,19 +1,22 @@
 """Where runs and models are tracked: the project's SQLite store, or $MLFLOW_TRACKING_URI."""
 
+import contextlib
+import functools
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from shoprec.runs import project_dir
+from shoprec.errors import ShoprecError
+from shoprec.runs import state_dir
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 EXPERIMENT = "shoprec"
 REGISTERED_MODEL = "shoprec"
-STORE_DIR = ".shoprec"
 DATABASE = "mlflow.db"
 ARTIFACTS = "mlartifacts"
 # Fail fast when a tracking server is unreachable (MLflow's default retries for minutes).
@@ -25,18 +28,57 @@ SILENT_LOGGERS = ("mlflow.store.db.utils",)
 READ_ONLY_SIGNS = ("readonly database", "read-only", "read only", "permission denied")
 
 
-class TrackingError(RuntimeError):
-    """The tracking store could not be reached or written; the message names the store."""
+class TrackingError(ShoprecError, RuntimeError):
+    """The tracking store failed: unreachable, read-only, locked, or it refused a request.
+
+    Every MLflow failure reaches the rest of shoprec as this error, translated once here
+    (`translated`, and the client `client()` returns); the message names the store, and
+    `error_code` keeps MLflow's code (e.g. `RESOURCE_DOES_NOT_EXIST`) when it gave one.
+    """
+
+    def __init__(self, message: str, error_code: str | None = None) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """Inside, any failure of MLflow or the store becomes one `TrackingError`."""
+    try:
+        yield
+    except ShoprecError:
+        raise
+    except Exception as error:  # MLflow raises many kinds for a failing store
+        raise TrackingError(describe(error), getattr(error, "error_code", None)) from error
+
+
+class _TranslatingClient:
+    """An MLflow client whose every call raises `TrackingError` on failure."""
+
+    def __init__(self, inner: "MlflowClient") -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with translated():
+                return attribute(*args, **kwargs)
+
+        return call
 
 
 def local_database() -> Path:
     """The project's default tracking database."""
-    return project_dir() / STORE_DIR / DATABASE
+    return state_dir() / DATABASE
 
 
 def local_artifacts() -> Path:
     """Where the project's default store keeps artifacts (notebooks, models)."""
-    return project_dir() / STORE_DIR / ARTIFACTS
+    return state_dir() / ARTIFACTS
 
 
 def local_uri() -> str:
@@ -69,7 +111,10 @@ def quiet() -> None:
 
 
 def client() -> "MlflowClient":
-    """An MLflow client on the tracking store, creating the local store on first use."""
+    """An MLflow client on the tracking store, creating the local store on first use.
+
+    Its calls raise `TrackingError` (naming the store) instead of MLflow's own errors.
+    """
     import mlflow
 
     quiet()
@@ -79,9 +124,10 @@ def client() -> "MlflowClient":
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
-        return mlflow.MlflowClient(uri, uri)
+        inner = mlflow.MlflowClient(uri, uri)
     except Exception as error:  # MLflow raises many kinds for a bad store
         raise TrackingError(f"tracking store {uri}: {_reason(error)}") from error
+    return cast("MlflowClient", _TranslatingClient(inner))
 
 
 def experiment_id(mlflow_client: "MlflowClient") -> str:

@@ -17,10 +17,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shoprec import __version__
+from shoprec.artifact import ARTIFACT_KEY
 from shoprec.redact import redact
-from shoprec.runs import EVALUATION_FILE, INTERRUPTED, MODEL_SUBDIR, RUNNING, read_run
+from shoprec.runs import (
+    EVALUATION_FILE,
+    INTERRUPTED,
+    MODEL_SUBDIR,
+    RUNNING,
+    executed_notebook,
+    read_run,
+)
 from shoprec.tracking import registry, results
-from shoprec.tracking.store import TrackingError, client, describe, experiment_id, tracking_uri
+from shoprec.tracking.store import (
+    TrackingError,
+    client,
+    experiment_id,
+    tracking_uri,
+    translated,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -123,12 +137,8 @@ def log_run(run_dir: Path) -> TrackedRun:
             True,
             incomplete_evaluation(run_dir),
         )
-    try:
+    with translated():  # the store failing in any way: unreachable, full, locked
         tracked = _log(client(), run_dir, record)
-    except TrackingError:
-        raise
-    except Exception as error:  # the store failing in any way: unreachable, full, locked
-        raise TrackingError(describe(error)) from error
     logged = {
         **logged_runs(run_dir),
         uri: {"mlflow_run_id": tracked.mlflow_run_id, "model_version": tracked.model_version},
@@ -234,7 +244,7 @@ def _log_notebooks(
 ) -> None:
     failed = record.get("failed_notebook")
     for notebook, parameters in record.get("parameters", {}).items():
-        executed = run_dir / "notebooks" / f"{notebook}.ipynb"
+        executed = executed_notebook(run_dir, notebook)
         if not executed.is_file():
             continue
         child = mlflow_client.create_run(
@@ -283,7 +293,7 @@ def _log_model(mlflow_run_id: str, model_dir: Path) -> str:
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=str(code),
-            artifacts={registry.ARTIFACT_KEY: str(model_dir)},
+            artifacts={ARTIFACT_KEY: str(model_dir)},
             pip_requirements=requirements,
             signature=signature,
         )
