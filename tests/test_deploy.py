@@ -143,9 +143,9 @@ def test_unreachable_tracking_store_is_reported(
 ) -> None:
     (project / "not-a-dir").write_text("")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'not-a-dir' / 'x.db'}")
-    result = shoprec("status")
+    result = shoprec("history")
     assert result.code == 1
-    assert result.err.startswith(f"shoprec status: tracking store sqlite:///{project}")
+    assert result.err.startswith(f"shoprec history: tracking store sqlite:///{project}")
     assert result.err.count("\n") == 1
 
 
@@ -220,6 +220,15 @@ def test_promotion_path_through_the_gates_and_rollback(runs: Path, shoprec: Shop
     again = shoprec("rollback", "--env", "production")
     assert again.code == 2 and "no previous version" in again.err
     assert live("production") == ("1", "run-a")
+    assert shoprec("status", "--registry").code == 0
+
+    registry.move_alias(client(), "staging", "1")  # the registry changed behind the services
+    assert shoprec("status").code == 0  # the local services agree with their last deploy
+    checked = shoprec("status", "--registry")
+    assert checked.code == 1
+    assert "staging: the registry's alias names version 1, the local service was asked for 2" in (
+        checked.err
+    )
 
 
 @pytest.mark.service

@@ -3,13 +3,15 @@
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shoprec import __version__
 from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
-from shoprec.models import ALGORITHMS, Recommender
+
+if TYPE_CHECKING:  # the models (scikit-learn, implicit) load only when a model is read
+    from shoprec.models import Recommender
 
 ARTIFACT_FORMAT = "shoprec-model/1"
 ARRAYS_FILE = "arrays.npz"
@@ -30,7 +32,9 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
-def save_model(model: Recommender, directory: Path, metadata: dict[str, Any] | None = None) -> Path:
+def save_model(
+    model: "Recommender", directory: Path, metadata: dict[str, Any] | None = None
+) -> Path:
     """Write a fitted model to `directory` (created if needed) and return the directory."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -64,6 +68,8 @@ def read_metadata(directory: Path) -> dict[str, Any]:
             raise ArtifactError(f"{path}: missing field {field!r}")
     if ARRAYS_FILE not in record["files"]:
         raise ArtifactError(f"{path}: field 'files' must list {ARRAYS_FILE} with its sha256")
+    from shoprec.models import ALGORITHMS
+
     if record["algorithm"] not in ALGORITHMS:
         raise ArtifactError(
             f"{path}: field 'algorithm' is {record['algorithm']!r}; "
@@ -87,7 +93,7 @@ def verify_files(directory: Path) -> dict[str, Any]:
     return record
 
 
-def load_model(directory: Path) -> Recommender:
+def load_model(directory: Path) -> "Recommender":
     """Load a model saved by `save_model`, verifying every file's checksum first."""
     directory = Path(directory)
     record = verify_files(directory)
@@ -96,6 +102,8 @@ def load_model(directory: Path) -> Recommender:
             arrays = {name: stored[name] for name in stored.files}
     except (ValueError, OSError) as error:
         raise ArtifactError(f"{directory / ARRAYS_FILE}: unreadable ({error})") from error
+    from shoprec.models import ALGORITHMS
+
     model_class = ALGORITHMS[record["algorithm"]]
     missing = set(model_class.array_names()) - set(arrays)
     if missing:

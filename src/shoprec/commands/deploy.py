@@ -28,8 +28,11 @@ def register(subparsers: Subparsers) -> None:
     )
     parser.add_argument("--env", required=True, choices=envs)
 
-    add_command(
+    parser = add_command(
         subparsers, "status", f"{HANDLERS}:status_command", help="show what each environment serves"
+    )
+    parser.add_argument(
+        "--registry", action="store_true", help="also check each environment against its alias"
     )
     for name, help in (
         ("history", "list deployments and rollbacks, oldest first"),

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from shoprec.deploy import deployer, services, state
+from shoprec.deploy import services, state
 from shoprec.deploy.environments import ENVIRONMENTS, get_environment
 from shoprec.deploy.errors import DeployError
 
@@ -14,6 +14,8 @@ def _selected(args: argparse.Namespace) -> list[str]:
 
 def deploy_command(args: argparse.Namespace) -> int:
     """Deploy a run to an environment, if the promotion gates allow it."""
+    from shoprec.deploy import deployer  # the models load only for what serves them
+
     deployment = deployer.deploy(args.env, args.run, approved=args.approve)
     url = get_environment(args.env).url
     print(
@@ -24,6 +26,8 @@ def deploy_command(args: argparse.Namespace) -> int:
 
 def rollback_command(args: argparse.Namespace) -> int:
     """Serve the version the environment served before its current one."""
+    from shoprec.deploy import deployer  # the models load only for what serves them
+
     deployment, replaced = deployer.rollback(args.env)
     print(
         f"{deployment.env}: rolled back from version {replaced} to version "
@@ -40,37 +44,49 @@ def _print_table(rows: list[tuple[str, ...]]) -> None:
 
 
 def _seconds(timestamp: str | None) -> str:
-    return timestamp.partition(".")[0] + "Z" if timestamp else "-"
+    return timestamp.partition(".")[0].removesuffix("+00:00") + "Z" if timestamp else "-"
 
 
 def status_command(args: argparse.Namespace) -> int:
     """Print each environment's URL, version and run served, since when, and whether it is up.
 
-    Exits 1 when an environment with a deployed version does not answer; a pid file left by a
-    service that is gone (e.g. killed) is removed and said so.
+    Answers from the local services (`/health`) and what the last deploy asked each to serve,
+    without loading MLflow; `--registry` also compares with the registry's aliases. Exits 1
+    when an environment with a deployed version does not answer, or (with `--registry`) serves
+    another version than its alias names; a pid file left by a service that is gone (e.g.
+    killed) is removed and said so.
     """
-    current = state.current()
+    aliases = state.current() if args.registry else None
     rows = [("ENVIRONMENT", "URL", "VERSION", "RUN", "SINCE", "SERVICE")]
-    down, notes = [], []
+    down, mismatched, notes = [], [], []
     for name, env in ENVIRONMENTS.items():
-        deployment = current.get(name)
+        deployed = services.deployed(env)
         stale = services.remove_stale_pid(env)
         if stale is not None:
             notes.append(f"{name}: removed stale pid file (process {stale} is gone)")
         live = services.health(env)
+        version = deployed["version"] if deployed else None
         if live is None:
             service = "down"
-            if deployment is not None:
+            if deployed is not None:
                 down.append(name)
-        elif deployment and live.get("model_version") == deployment.version:
+        elif live.get("model_version") == version:
             service = "up"
         else:
             service = f"up (serving version {live.get('model_version')})"
-        if deployment is None:
+        if deployed is None:
             rows.append((name, env.url, "-", "-", "-", service))
         else:
-            since = _seconds(deployment.at)
-            rows.append((name, env.url, deployment.version, deployment.run_id, since, service))
+            since = _seconds(deployed.get("since"))
+            rows.append((name, env.url, version, deployed.get("run_id") or "-", since, service))
+        if aliases is not None:
+            alias = aliases.get(name)
+            if (alias and alias.version) != version:
+                mismatched.append(name)
+                notes.append(
+                    f"{name}: the registry's alias names version {alias and alias.version}, "
+                    f"the local service was asked for {version}; run: shoprec start --env {name}"
+                )
     _print_table(rows)
     for note in notes:
         print(note, file=sys.stderr)
@@ -80,8 +96,7 @@ def status_command(args: argparse.Namespace) -> int:
             f"{'is' if len(down) == 1 else 'are'} down; start with: shoprec start",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    return 1 if down or mismatched else 0
 
 
 def history_command(args: argparse.Namespace) -> int:
@@ -108,6 +123,8 @@ def stop_command(args: argparse.Namespace) -> int:
 
 def start_command(args: argparse.Namespace) -> int:
     """Start services for the runs the stored state says each environment serves."""
+    from shoprec.deploy import deployer  # the models load only for what serves them
+
     current = state.current()
     failures = []
     for name in _selected(args):

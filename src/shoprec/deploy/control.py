@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +46,27 @@ def write_target(
 
     `model_dir` is the version's artifact as fetched from the registry, and `digest` the
     sha256 of its `model.json` the registry recorded: workers verify both before serving it.
+    `since` is when the environment was first asked for this version (kept across restarts).
     """
     token = uuid.uuid4().hex
+    previous = read_target(directory)
+    same = previous is not None and previous["version"] == str(version)
     record = {
         "version": str(version),
         "token": token,
         "model_dir": str(model_dir),
         "model_json_sha256": digest,
         "run_id": run_id,
+        "since": previous.get("since") if same else None,
     }
+    record["since"] = record["since"] or datetime.now(UTC).isoformat(timespec="seconds")
     _write_json(Path(directory) / TARGET_FILE, record)
     return token
+
+
+def forget_target(directory: Path) -> None:
+    """Remove the service's target: the environment is asked to serve nothing."""
+    (Path(directory) / TARGET_FILE).unlink(missing_ok=True)
 
 
 def read_target(directory: Path) -> dict[str, Any] | None:

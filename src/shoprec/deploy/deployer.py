@@ -69,6 +69,7 @@ def _switch(env: Environment, target: "ModelVersion", action: str) -> state.Depl
         if running:
             outcome = _swap_back(env, previous)
         elif previous is None:
+            services.forget(env)
             outcome = "nothing is running"
         else:
             outcome = _restart(env, previous)

@@ -23,8 +23,6 @@ from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
 from shoprec.deploy.environments import HOST, Environment
 from shoprec.deploy.errors import ServiceError
 from shoprec.runs import project_dir, state_dir
-from shoprec.tracking.registry import model_uri
-from shoprec.tracking.store import tracking_uri
 
 RUNNER = "shoprec.events.runner"
 START_TIMEOUT = 180.0  # each worker imports the models' libraries and prepares its model
@@ -212,6 +210,19 @@ def _target(folder: Path, version: str) -> str:
     )
 
 
+def deployed(env: Environment) -> dict[str, Any] | None:
+    """What the last deploy, rollback or start asked `env` to serve (version, run_id, since).
+
+    A local record, kept beside the service: `status` reads it instead of the registry.
+    """
+    return control.read_target(control_dir(env))
+
+
+def forget(env: Environment) -> None:
+    """Record that `env` is asked to serve nothing (its alias was removed)."""
+    control.forget_target(control_dir(env))
+
+
 def worker_count_of(env: Environment) -> int:
     """How many workers the environment's running service was started with."""
     try:
@@ -230,6 +241,8 @@ def start(env: Environment, version: str, timeout: float = START_TIMEOUT) -> int
             f"stop it first (shoprec stop --env {env.name})"
         )
     from shoprec.settings import get_settings
+    from shoprec.tracking.registry import model_uri
+    from shoprec.tracking.store import tracking_uri
 
     settings = get_settings()
     workers = worker_count()
