@@ -60,7 +60,7 @@ check-extract: setup
 	$(ENV_BIN)/shoprec extract --check
 
 unit: setup
-	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
+	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 tests
 
 nbval: setup
 	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval --nbval-current-env \

@@ -1,6 +1,9 @@
 """The event store (SQLite and a real PostgreSQL), its schema upgrades, and impression logging."""
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -198,7 +201,10 @@ def test_logger_writes_every_record_in_batches(tmp_path: Path) -> None:
     for number in range(2500):
         logger.log(impression(f"r{number}"))
     counters = logger.close()
-    assert counters == {"queued": 2500, "written": 2500, "spooled": 0, "replayed": 0, "dropped": 0}
+    assert counters == {
+        "received": 2500, "queued": 2500, "written": 2500, "spooled": 0, "replayed": 0,
+        "dropped": 0,
+    }  # fmt: skip
     store = EventStore(url)
     assert store.count_impressions() == 2500
     store.dispose()
@@ -263,7 +269,7 @@ def test_a_full_queue_spools_instead_of_waiting(tmp_path: Path) -> None:
     for number in range(25):
         logger.log(impression(f"r{number}"))
     assert logger.counters.as_dict() == {
-        "queued": 10, "written": 0, "spooled": 15, "replayed": 0, "dropped": 0
+        "received": 25, "queued": 10, "written": 0, "spooled": 15, "replayed": 0, "dropped": 0
     }  # fmt: skip
     counters = logger.close()
     assert counters["spooled"] == 25 and counters["dropped"] == 0
@@ -276,6 +282,40 @@ def test_records_are_dropped_and_counted_when_the_spool_cannot_be_written(tmp_pa
     logger.log(impression("a"))
     logger.log(impression("b"))
     assert logger.counters.as_dict()["dropped"] == 1 and logger.counters.queued == 1
+
+
+CRASHING_WORKER = """
+import os, sys
+from pathlib import Path
+from shoprec.events.logger import ImpressionLogger
+from shoprec.service import metrics
+
+count = lambda name, n: metrics.IMPRESSION_LOG.labels(name).inc(n)
+logger = ImpressionLogger(lambda: None, Path(sys.argv[1]), on_count=count)  # writer not started
+for number in range(int(sys.argv[2])):
+    logger.log({"request_id": f"r{number}"})
+os._exit(0)  # ends like a crash: no close, the queue is never written
+"""
+
+
+def test_a_crashed_worker_is_reported_with_the_records_its_queue_lost(tmp_path: Path) -> None:
+    from shoprec.events.runner import report_ended_workers
+
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    child = subprocess.run(
+        [sys.executable, "-c", CRASHING_WORKER, str(tmp_path / "spool"), "37"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr
+    reported: set[int] = set()
+    (line,) = report_ended_workers(metrics_dir, reported)
+    assert line.endswith(
+        "ended: 37 impression records lost from its queue "
+        "(received 37, written 0, spooled 0, dropped 0)"
+    )
+    assert report_ended_workers(metrics_dir, reported) == []  # each worker is reported once
 
 
 # The `shoprec events summary` command

@@ -109,3 +109,54 @@ def test_a_version_that_fails_to_verify_is_refused_and_the_service_keeps_serving
     assert "version 2" in str(refused.value)
     after = services.health(env)
     assert {**after, "worker_pid": 0} == {**before, "worker_pid": 0}
+
+
+def test_a_crashed_worker_is_replaced_and_the_log_says_what_it_lost(
+    runs: Path,  # noqa: F811
+    two_workers: None,
+    cooccurrence_model: Recommender,
+) -> None:
+    import os
+    import re
+    import signal
+    import time
+
+    import httpx
+
+    from shoprec.deploy import control
+    from shoprec.events.store import EventStore
+
+    env = get_environment("test")
+    deployer.deploy("test", "run-a")
+    users = [int(user) for user in cooccurrence_model.user_ids_[:40]]
+    with httpx.Client(base_url=env.url, timeout=10) as http:
+        answered = sum(
+            http.get("/recommendations", params={"user_id": user, "k": 5}).status_code == 200
+            for user in users
+        )
+    assert answered == len(users)
+    victim = control.worker_statuses(services.control_dir(env))[0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+
+    deadline = time.monotonic() + 60
+    pattern = re.compile(rf"worker {victim} ended: (\d+) impression records lost")
+    while not (found := pattern.search(services.log_path(env).read_text())):
+        assert time.monotonic() < deadline, services.log_tail(env)
+        time.sleep(0.5)
+    lost = int(found.group(1))
+    store = EventStore()
+    try:
+        while store.count_impressions() + lost != answered:  # the survivors replay its spool
+            assert time.monotonic() < deadline, (store.count_impressions(), lost, answered)
+            time.sleep(0.5)
+    finally:
+        store.dispose()
+
+    def live_workers() -> set[int]:
+        pids = {status["pid"] for status in control.worker_statuses(services.control_dir(env))}
+        return {pid for pid in pids if pid != victim and os.path.exists(f"/proc/{pid}")}
+
+    while len(live_workers()) < 2:  # uvicorn started a new worker in its place
+        assert time.monotonic() < deadline, "no worker replaced the one that crashed"
+        time.sleep(0.5)
+    assert services.health(env)["model_version"] == "1"

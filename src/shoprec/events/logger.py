@@ -36,8 +36,13 @@ SPOOL_SUFFIX = ".jsonl"
 
 @dataclass
 class Counters:
-    """What happened to the records this logger was given."""
+    """What happened to the records this logger was given.
 
+    `received` counts every record `log` took; each then is `queued` (in memory) or, with the
+    queue full, spooled at once. Records still in memory are `lost_in_queue`.
+    """
+
+    received: int = 0
     queued: int = 0
     written: int = 0
     spooled: int = 0
@@ -55,8 +60,16 @@ class Counters:
         with self.lock:
             return {
                 name: getattr(self, name)
-                for name in ("queued", "written", "spooled", "replayed", "dropped")
+                for name in ("received", "queued", "written", "spooled", "replayed", "dropped")
             }
+
+
+def lost_in_queue(counts: dict[str, int]) -> int:
+    """Records a logger received but neither wrote, spooled nor counted dropped: what a
+    process that ended without `close` (a crash) lost from its queue."""
+    return counts.get("received", 0) - sum(
+        counts.get(name, 0) for name in ("written", "spooled", "dropped")
+    )
 
 
 def _encode(record: dict[str, Any]) -> bytes:
@@ -113,6 +126,7 @@ class ImpressionLogger:
 
     def log(self, record: dict[str, Any]) -> None:
         """Take one impression record without waiting for any I/O (unless the queue is full)."""
+        self._count("received", 1)
         if len(self._queue) >= self.capacity:
             self._spool([record])
             return

@@ -5,6 +5,8 @@ Prometheus multiprocess folder, brings the event store's schema up to date, then
 with `--workers`. Every process's stdout and stderr go through one pipe to a thread of this
 process, the only writer of the log file: the log is appended to across restarts and rotated
 by size, keeping the last `--backups` files (`<env>.log.1` is the newest of them).
+When a worker process ends (uvicorn starts a new one if it crashed), the log says how many
+impression records it lost: those still in its in-memory queue, read from the counters it left.
 """
 
 import argparse
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 FACTORY = "shoprec.events.serve:app_from_env"
+WORKER_CHECK_INTERVAL = 1.0  # seconds between looks for workers that ended
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 ACCESS_FORMAT = (
     '%(asctime)s ACCESS [%(process)d] %(client_addr)s "%(request_line)s" %(status_code)s'
@@ -89,6 +92,55 @@ def _keep_logs(path: Path, max_bytes: int, backups: int) -> threading.Thread:
     return writer
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def report_ended_workers(metrics_dir: Path, reported: set[int]) -> list[str]:
+    """One line per worker that ended since the last call: the impression records it lost.
+
+    A worker that shut down cleanly wrote or spooled its queue (0 lost); one that crashed lost
+    what its queue held. Counts come from the samples file the worker left in `metrics_dir`.
+    """
+    from shoprec.events.logger import lost_in_queue
+    from shoprec.service.metrics import impression_counts
+
+    lines = []
+    for path in sorted(metrics_dir.glob("counter_*.db")):
+        pid = int(path.stem.rpartition("_")[2])
+        if pid == os.getpid() or pid in reported or _alive(pid):
+            continue
+        reported.add(pid)
+        counts = impression_counts(path)
+        lines.append(
+            f"worker {pid} ended: {lost_in_queue(counts)} impression records lost from its queue "
+            f"(received {counts.get('received', 0)}, written {counts.get('written', 0)}, "
+            f"spooled {counts.get('spooled', 0)}, dropped {counts.get('dropped', 0)})"
+        )
+    return lines
+
+
+def _watch_workers(metrics_dir: Path, stopping: threading.Event) -> threading.Thread:
+    """Report each worker that ends, until `stopping` is set."""
+    reported: set[int] = set()
+
+    def watch() -> None:
+        while not stopping.wait(WORKER_CHECK_INTERVAL):
+            for line in report_ended_workers(metrics_dir, reported):
+                stamp = datetime.now(UTC).isoformat(timespec="seconds")
+                print(f"{stamp} WARNING shoprec.events: {line}", flush=True)
+
+    watcher = threading.Thread(target=watch, name="worker-watch", daemon=True)
+    watcher.start()
+    return watcher
+
+
 def _close_logs(writer: threading.Thread) -> None:
     """Let the log writer write the last lines: close the pipe, wait for it to drain."""
     sys.stdout.flush()
@@ -146,9 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn re-raises SIGTERM/SIGINT once shut down; exit through `finally` to log it.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(0))
+    stopping = threading.Event()
+    if args.workers > 1:  # with one worker, the app runs in this process
+        _watch_workers(metrics_dir, stopping)
     try:
         _serve(uvicorn, args)
     finally:
+        stopping.set()
         stopped = datetime.now(UTC).isoformat(timespec="seconds")
         print(f"{stopped} ---- shoprec service {args.env} stopped: pid {os.getpid()}", flush=True)
         _close_logs(writer)

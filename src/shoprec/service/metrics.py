@@ -9,6 +9,7 @@ registry is exposed.
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -36,9 +37,11 @@ LATENCY = Histogram(
 IMPRESSIONS = Counter(
     "shoprec_impressions", "Served lists logged as impressions", ["environment", "model_version"]
 )
+IMPRESSION_LOG_METRIC = "shoprec_impression_records"
 IMPRESSION_LOG = Counter(
-    "shoprec_impression_records",
-    "Impression records by what happened to them: queued, written, spooled, replayed, dropped",
+    IMPRESSION_LOG_METRIC,
+    "Impression records by what happened to them: received, queued, written, spooled, "
+    "replayed, dropped",
     ["outcome"],
 )
 FEEDBACK = Counter("shoprec_feedback_events", "Feedback events stored", ["event_type"])
@@ -63,6 +66,21 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry, path=directory)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def impression_counts(samples_file: Path) -> dict[str, int]:
+    """The impression-log counters (received, written, ...) one process left in its
+    multiprocess samples file (`counter_<pid>.db`), readable after the process ended."""
+    from prometheus_client import multiprocess
+
+    counts: dict[str, int] = {}
+    for metric in multiprocess.MultiProcessCollector.merge([str(samples_file)], accumulate=False):
+        if metric.name != IMPRESSION_LOG_METRIC:
+            continue
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                counts[sample.labels["outcome"]] = int(sample.value)
+    return counts
 
 
 def worker_exited() -> None:
