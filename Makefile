@@ -63,7 +63,7 @@ unit: setup
 	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 tests
 
 nbval: setup
-	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval --nbval-current-env \
+	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --nbval --nbval-current-env \
 	  --nbval-sanitize-with .nbval-sanitize.cfg notebooks
 
 ## Results must not depend on the CPU: the ranking tests and nbval of the pipeline and model
@@ -81,7 +81,7 @@ test-simd-off: setup
 	NPY_DISABLE_CPU_FEATURES="$(SIMD_FEATURES)" SHOPREC_EXPECT_SIMD_OFF="$(SIMD_FEATURES)" \
 	  $(ENV_BIN)/pytest -n $(PYTEST_WORKERS) tests/test_ranking.py tests/test_models.py
 	NPY_DISABLE_CPU_FEATURES="$(SIMD_FEATURES)" $(ENV_BIN)/pytest -n $(PYTEST_WORKERS) \
-	  --dist loadfile --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg \
+	  --dist loadgroup --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg \
 	  $(SIMD_NOTEBOOKS)
 
 ## Benchmarks (a script, not a timed test): every model on MovieLens-100k and the synthetic shop.

@@ -1,0 +1,24 @@
+"""How nbval shares the notebooks between pytest-xdist workers (`--dist loadgroup`).
+
+The pipeline notebooks hand results to each other through `runs/notebooks/` (04_evaluate reads
+the model 03_train wrote), so they form one group that one worker runs in order, 01 to 04.
+Every library notebook is a group of its own: its cells run in order on one worker.
+"""
+
+from pathlib import Path
+
+import pytest
+
+PIPELINE_GROUP = "pipeline-notebooks"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each notebook's cells their xdist group."""
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.suffix != ".ipynb":
+            continue
+        pipeline = path.parent.name == "notebooks" and path.name[:2].isdigit()
+        group = PIPELINE_GROUP if pipeline else f"notebook-{path.stem}"
+        item.add_marker(pytest.mark.xdist_group(group))
