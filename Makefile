@@ -45,8 +45,12 @@ deploy-latest: setup
 status stop: setup
 	$(ENV_BIN)/shoprec $@
 
-## Everything CI runs.
-test: setup browser lint unit nbval
+## Everything CI runs: the lint, then the tests and nbval of every notebook in one pytest run
+## (one queue for both workers; `make unit` and `make nbval` run either half alone).
+NBVAL_OPTIONS := --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg
+test: setup browser lint
+	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(NBVAL_OPTIONS) \
+	  tests notebooks
 
 browser:
 	@bash .ci/install-browser
@@ -63,8 +67,7 @@ unit: setup
 	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 tests
 
 nbval: setup
-	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --nbval --nbval-current-env \
-	  --nbval-sanitize-with .nbval-sanitize.cfg notebooks
+	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(NBVAL_OPTIONS) notebooks
 
 ## Results must not depend on the CPU: the ranking tests and nbval of the pipeline and model
 ## notebooks again, with numpy's optional SIMD dispatch off (every feature found beyond numpy's
@@ -81,8 +84,7 @@ test-simd-off: setup
 	NPY_DISABLE_CPU_FEATURES="$(SIMD_FEATURES)" SHOPREC_EXPECT_SIMD_OFF="$(SIMD_FEATURES)" \
 	  $(ENV_BIN)/pytest -n $(PYTEST_WORKERS) tests/test_ranking.py tests/test_models.py
 	NPY_DISABLE_CPU_FEATURES="$(SIMD_FEATURES)" $(ENV_BIN)/pytest -n $(PYTEST_WORKERS) \
-	  --dist loadgroup --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg \
-	  $(SIMD_NOTEBOOKS)
+	  --dist loadgroup $(NBVAL_OPTIONS) $(SIMD_NOTEBOOKS)
 
 ## Benchmarks (a script, not a timed test): every model on MovieLens-100k and the synthetic shop.
 benchmark: setup
