@@ -12,8 +12,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "shoprec"
 LAYERS = (
     ("foundations", ("shoprec.errors", "shoprec.settings", "shoprec.params", "shoprec.ranking",
-                     "shoprec.runs", "shoprec.execution", "shoprec.redact", "shoprec.policy",
-                     "shoprec.devtools")),
+                     "shoprec.runs", "shoprec.processes", "shoprec.execution", "shoprec.redact",
+                     "shoprec.policy", "shoprec.devtools")),
     ("loaders", ("shoprec.validation", "shoprec.loaders", "shoprec.synthetic")),
     ("interactions", ("shoprec.interactions", "shoprec.datasets")),
     ("models", ("shoprec.models", "shoprec.metrics", "shoprec.tuning", "shoprec.spark",

@@ -9,7 +9,7 @@ import pytest
 from deployment import project, registered_arrays, runs  # noqa: F401
 
 from shoprec.deploy import deployer, services
-from shoprec.deploy.environments import get_environment
+from shoprec.deploy.environments import Environment, get_environment
 from shoprec.deploy.errors import ServiceError
 from shoprec.models import Recommender
 from shoprec.service.loadgen import fixed_rate
@@ -68,15 +68,19 @@ def two_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOPREC_WORKERS", "2")
 
 
+def deployed_run_a(model: Recommender, user_count: int) -> tuple[Environment, list[int]]:
+    """The test environment serving run-a (version 1), and `user_count` users it knows."""
+    deployer.deploy("test", "run-a")
+    return get_environment("test"), [int(user) for user in model.user_ids_[:user_count]]
+
+
 def test_deploy_and_rollback_under_load_fail_no_request(
     runs: Path,  # noqa: F811
     two_workers: None,
     cooccurrence_model: Recommender,
 ) -> None:
-    env = get_environment("test")
-    deployer.deploy("test", "run-a")
+    env, users = deployed_run_a(cooccurrence_model, 50)
     pid = services.running_pid(env)
-    users = [int(user) for user in cooccurrence_model.user_ids_[:50]]
     with Load(env.url, users) as load:
         import time
 
@@ -126,9 +130,7 @@ def test_a_crashed_worker_is_replaced_and_the_log_says_what_it_lost(
     from shoprec.deploy import control
     from shoprec.events.store import EventStore
 
-    env = get_environment("test")
-    deployer.deploy("test", "run-a")
-    users = [int(user) for user in cooccurrence_model.user_ids_[:40]]
+    env, users = deployed_run_a(cooccurrence_model, 40)
     with httpx.Client(base_url=env.url, timeout=10) as http:
         answered = sum(
             http.get("/recommendations", params={"user_id": user, "k": 5}).status_code == 200

@@ -22,6 +22,7 @@ from shoprec.deploy import control
 from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
 from shoprec.deploy.environments import HOST, Environment
 from shoprec.deploy.errors import ServiceError
+from shoprec.processes import process_alive
 from shoprec.runs import project_dir, state_dir
 
 RUNNER = "shoprec.events.runner"
@@ -72,13 +73,7 @@ def health(env: Environment, timeout: float = 2.0) -> dict[str, Any] | None:
 def _alive(pid: int) -> bool:
     if pid in _children:
         return _children[pid].poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(pid)
 
 
 def _is_service(pid: int) -> bool:

@@ -92,16 +92,6 @@ def _keep_logs(path: Path, max_bytes: int, backups: int) -> threading.Thread:
     return writer
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def report_ended_workers(metrics_dir: Path, reported: set[int]) -> list[str]:
     """One line per worker that ended since the last call: the impression records it lost.
 
@@ -109,12 +99,13 @@ def report_ended_workers(metrics_dir: Path, reported: set[int]) -> list[str]:
     what its queue held. Counts come from the samples file the worker left in `metrics_dir`.
     """
     from shoprec.events.logger import lost_in_queue
+    from shoprec.processes import process_alive
     from shoprec.service.metrics import impression_counts
 
     lines = []
     for path in sorted(metrics_dir.glob("counter_*.db")):
         pid = int(path.stem.rpartition("_")[2])
-        if pid == os.getpid() or pid in reported or _alive(pid):
+        if pid == os.getpid() or pid in reported or process_alive(pid):
             continue
         reported.add(pid)
         counts = impression_counts(path)

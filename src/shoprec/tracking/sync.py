@@ -8,7 +8,6 @@ no-op (`runs/<id>/tracking.json` records where each run was logged).
 import contextlib
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoprec import __version__
 from shoprec.artifact import ARTIFACT_KEY
+from shoprec.processes import process_alive
 from shoprec.redact import redact
 from shoprec.runs import (
     EVALUATION_FILE,
@@ -77,13 +77,7 @@ def logged_runs(run_dir: Path) -> dict[str, dict[str, Any]]:
 def _process_alive(pid: object) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return True  # not recorded: assume it may still run
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(pid)
 
 
 def check_loggable(record: dict[str, Any]) -> None:
