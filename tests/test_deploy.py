@@ -190,15 +190,23 @@ def test_promotion_path_through_the_gates_and_rollback(runs: Path, shoprec: Shop
     assert refused.code == 1 and "serves run: serves run 'run-a', not 'run-b'" in refused.err
     assert live("staging") is None
 
-    assert shoprec("deploy", "--env", "staging", "--run", "run-a").code == 0
+    promoted = shoprec("deploy", "--env", "staging", "--run", "run-a")
+    assert promoted.code == 0
+    assert "staging gate: smoke test against the test service at http://127.0.0.1:" in (
+        promoted.err
+    )  # each wait is said before it starts
+    assert "staging: starting " in promoted.err
+    assert "waiting until each serves version 1 (up to " in promoted.err
     refused = shoprec("deploy", "--env", "production", "--run", "run-a")
     assert refused.code == 1 and refused.err.strip().endswith("--approve not given")
     result = shoprec("deploy", "--env", "production", "--run", "run-a", "--approve")
     assert result.code == 0
     assert result.out.startswith("production: serving version 1 (run run-a) at http://127.0.0.1:")
 
-    for env in ("test", "staging"):
-        assert shoprec("deploy", "--env", env, "--run", "run-b").code == 0
+    swapped = shoprec("deploy", "--env", "test", "--run", "run-b")
+    assert swapped.code == 0
+    assert "test: swapping in version 2; waiting until each of " in swapped.err
+    assert shoprec("deploy", "--env", "staging", "--run", "run-b").code == 0
     assert shoprec("deploy", "--env", "production", "--run", "run-b", "--approve").code == 0
     assert {env: live(env) for env in ENVIRONMENTS} == dict.fromkeys(ENVIRONMENTS, ("2", "run-b"))
     status = shoprec("status").out.splitlines()[1:]

@@ -1,17 +1,46 @@
 """The `deploy`, `rollback`, `status`, `history`, `stop` and `start` commands."""
 
 import argparse
+import contextlib
+import functools
+import logging
 import sys
+from collections.abc import Callable, Iterator
 
 from shoprec.deploy import services, state
 from shoprec.deploy.environments import ENVIRONMENTS, get_environment
 from shoprec.deploy.errors import DeployError
 
 
+@contextlib.contextmanager
+def _progress_on_stderr() -> Iterator[None]:
+    """Show what the deploy waits for (service starts, swaps, smoke tests) on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("  %(message)s"))
+    services.progress.addHandler(handler)
+    services.progress.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        services.progress.removeHandler(handler)
+
+
+def _showing_progress(
+    command: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        with _progress_on_stderr():
+            return command(args)
+
+    return run
+
+
 def _selected(args: argparse.Namespace) -> list[str]:
     return [args.env] if args.env else list(ENVIRONMENTS)
 
 
+@_showing_progress
 def deploy_command(args: argparse.Namespace) -> int:
     """Deploy a run to an environment, if the promotion gates allow it."""
     from shoprec.deploy import deployer  # the models load only for what serves them
@@ -24,6 +53,7 @@ def deploy_command(args: argparse.Namespace) -> int:
     return 0
 
 
+@_showing_progress
 def rollback_command(args: argparse.Namespace) -> int:
     """Serve the version the environment served before its current one."""
     from shoprec.deploy import deployer  # the models load only for what serves them
@@ -113,6 +143,7 @@ def history_command(args: argparse.Namespace) -> int:
     return 0
 
 
+@_showing_progress
 def stop_command(args: argparse.Namespace) -> int:
     """Stop the local service of one or every environment."""
     for name in _selected(args):
@@ -121,6 +152,7 @@ def stop_command(args: argparse.Namespace) -> int:
     return 0
 
 
+@_showing_progress
 def start_command(args: argparse.Namespace) -> int:
     """Start services for the runs the stored state says each environment serves."""
     from shoprec.deploy import deployer  # the models load only for what serves them

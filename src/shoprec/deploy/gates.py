@@ -16,7 +16,7 @@ import numpy as np
 
 from shoprec.deploy.environments import ENVIRONMENTS, Environment
 from shoprec.deploy.errors import DeployError, GateRefused
-from shoprec.deploy.services import health
+from shoprec.deploy.services import health, progress
 from shoprec.models import Recommender
 from shoprec.policy import Policy, PolicyError, load_policy
 from shoprec.runs import RunError, evaluation
@@ -168,6 +168,7 @@ def smoke_test(client: httpx.Client, run_id: str, model: Recommender) -> list[Ch
 
 def check_staging(run_id: str, model: Recommender, test: Environment) -> None:
     """Refuse unless the live test service serves `run_id` and passes the smoke test."""
+    progress.info(f"staging gate: smoke test against the test service at {test.url}")
     with httpx.Client(base_url=test.url, timeout=5.0) as client:
         failed = [check for check in smoke_test(client, run_id, model) if not check.passed]
     if failed:

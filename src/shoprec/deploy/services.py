@@ -8,6 +8,7 @@ waits for. The log `.shoprec/services/<env>.log` is appended to and rotated by s
 """
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -32,6 +33,9 @@ STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 20
 
 _children: dict[int, subprocess.Popen] = {}  # services this process started, reaped on stop
+
+
+progress = logging.getLogger("shoprec.deploy")  # what a deploy waits for (commands show it)
 
 
 def services_dir() -> Path:
@@ -245,6 +249,10 @@ def start(env: Environment, version: str, timeout: float = START_TIMEOUT) -> int
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "workers.count").write_text(f"{workers}\n")
     token = _target(folder, version)
+    progress.info(
+        f"{env.name}: starting {workers} worker(s) on {env.url}; waiting until each serves "
+        f"version {version} (up to {timeout:.0f} s)"
+    )
     command = [sys.executable, "-m", RUNNER, "--env", env.name, "--host", HOST]
     command += ["--port", str(env.port), "--workers", str(workers)]
     command += ["--control-dir", str(folder), "--log", str(log_path(env))]
@@ -287,6 +295,11 @@ def swap(env: Environment, version: str, timeout: float = SWAP_TIMEOUT) -> None:
     if pid is None:
         raise ServiceError(f"{env.name}: no service is running to swap models in")
     token = _target(control_dir(env), version)
+    progress.info(
+        f"{env.name}: swapping in version {version}; waiting until each of "
+        f"{worker_count_of(env)} worker(s) has verified, warmed and switched to it "
+        f"(up to {timeout:.0f} s)"
+    )
     _wait_for_workers(env, pid, token, version, timeout)
 
 
@@ -294,6 +307,9 @@ def stop(env: Environment, timeout: float = STOP_TIMEOUT) -> int | None:
     """Stop the environment's service; return the pid stopped, or None if none was running."""
     pid = running_pid(env)
     if pid is not None:
+        progress.info(
+            f"{env.name}: stopping pid {pid}; waiting for it to exit (up to {timeout:.0f} s)"
+        )
         _terminate(pid, timeout)
     pid_path(env).unlink(missing_ok=True)
     return pid
