@@ -44,6 +44,43 @@ def rank_recommendations(recommendations: pd.DataFrame, k: int | None = None) ->
     return ordered.reset_index(drop=True)
 
 
+def _requested(
+    k: int, metrics: Sequence[str] | None, train: pd.DataFrame | None
+) -> tuple[str, ...]:
+    """The metric names asked for (`METRIC_NAMES` by default), once `k` and `train` suit them."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
+        raise ValueError(f"k must be a positive integer, got {k}")
+    names = METRIC_NAMES if metrics is None else tuple(metrics)
+    unknown = sorted(set(names) - set(ALL_METRIC_NAMES))
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; expected some of {list(ALL_METRIC_NAMES)}")
+    if "novelty" in names and train is None:
+        raise ValueError("novelty needs the train interactions: pass train=")
+    return names
+
+
+def _hits_per_user(top: pd.DataFrame, relevant: pd.DataFrame, users: np.ndarray) -> pd.DataFrame:
+    """n_hits, dcg, precision_sum and reciprocal_rank of each of `users`, in that order."""
+    hits = top[["user_id", "item_id", "rank"]].merge(relevant, on=["user_id", "item_id"])
+    hits = hits.sort_values(["user_id", "rank"], kind="stable")
+    rank = hits["rank"].to_numpy(dtype=float)
+    hits = hits.assign(
+        gain=1.0 / np.log2(rank + 1.0),
+        precision_at_hit=(hits.groupby("user_id").cumcount().to_numpy() + 1) / rank,
+        reciprocal_rank=1.0 / rank,
+    )
+    return (
+        hits.groupby("user_id")
+        .agg(
+            n_hits=("rank", "size"),
+            dcg=("gain", "sum"),
+            precision_sum=("precision_at_hit", "sum"),
+            reciprocal_rank=("reciprocal_rank", "max"),
+        )
+        .reindex(users, fill_value=0.0)
+    )
+
+
 def _novelty(top: pd.DataFrame, train: pd.DataFrame) -> float:
     counts = train["item_id"].value_counts()
     self_information = -np.log2(counts / len(train))
@@ -68,14 +105,7 @@ def ranking_metrics(
     recommendations counts as all misses. `metrics` picks names from `ALL_METRIC_NAMES`, in that
     order; the default is `METRIC_NAMES`.
     """
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k}")
-    names = METRIC_NAMES if metrics is None else tuple(metrics)
-    unknown = sorted(set(names) - set(ALL_METRIC_NAMES))
-    if unknown:
-        raise ValueError(f"unknown metrics {unknown}; expected some of {list(ALL_METRIC_NAMES)}")
-    if "novelty" in names and train is None:
-        raise ValueError("novelty needs the train interactions: pass train=")
+    names = _requested(k, metrics, train)
     relevant = test[["user_id", "item_id"]].drop_duplicates()
     if relevant.empty:
         raise ValueError("test: no interactions to evaluate against")
@@ -83,24 +113,7 @@ def ranking_metrics(
     n_relevant = relevant.groupby("user_id").size().reindex(users).to_numpy(dtype=float)
 
     top = rank_recommendations(recommendations, k)
-    hits = top[["user_id", "item_id", "rank"]].merge(relevant, on=["user_id", "item_id"])
-    hits = hits.sort_values(["user_id", "rank"], kind="stable")
-    rank = hits["rank"].to_numpy(dtype=float)
-    hits = hits.assign(
-        gain=1.0 / np.log2(rank + 1.0),
-        precision_at_hit=(hits.groupby("user_id").cumcount().to_numpy() + 1) / rank,
-        reciprocal_rank=1.0 / rank,
-    )
-    per_user = (
-        hits.groupby("user_id")
-        .agg(
-            n_hits=("rank", "size"),
-            dcg=("gain", "sum"),
-            precision_sum=("precision_at_hit", "sum"),
-            reciprocal_rank=("reciprocal_rank", "max"),
-        )
-        .reindex(users, fill_value=0.0)
-    )
+    per_user = _hits_per_user(top, relevant, users)
     n_hits = per_user["n_hits"].to_numpy(dtype=float)
     precision_sum = per_user["precision_sum"].to_numpy()
     ideal_hits = np.minimum(n_relevant, k).astype(int)
