@@ -31,6 +31,32 @@ def _cpu_als(**params: object) -> object:
     return AlternatingLeastSquares(**params)
 
 
+def _als_factors(
+    matrix: sp.csr_matrix,
+    *,
+    factors: int,
+    regularization: float,
+    alpha: float,
+    iterations: int,
+    seed: int,
+    num_threads: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The user and item vectors `implicit`'s CPU ALS fits to a user x item `matrix`."""
+    # One BLAS thread: implicit parallelises over users itself and warns otherwise.
+    with threadpool_limits(1, "blas"):
+        als = _cpu_als(
+            factors=factors,
+            regularization=float(regularization),
+            alpha=float(alpha),
+            iterations=iterations,
+            num_threads=num_threads,
+            random_state=int(seed),
+            dtype=np.float64,  # BLAS noise then stays far below the ranking's rounding
+        )
+        als.fit(matrix.astype(np.float64), show_progress=False)
+    return np.ascontiguousarray(als.user_factors), np.ascontiguousarray(als.item_factors)
+
+
 class ALSRecommender(Recommender):
     """Learns a vector per user and per item; a user's score for an item is their dot product.
 
@@ -70,20 +96,15 @@ class ALSRecommender(Recommender):
         check_positive_int("iterations", self.iterations)
         _check_non_negative_int("seed", self.seed)
         _check_non_negative_int("num_threads", self.num_threads)
-        # One BLAS thread: implicit parallelises over users itself and warns otherwise.
-        with threadpool_limits(1, "blas"):
-            als = _cpu_als(
-                factors=self.factors,
-                regularization=float(self.regularization),
-                alpha=float(self.alpha),
-                iterations=self.iterations,
-                num_threads=self.num_threads,
-                random_state=int(self.seed),
-                dtype=np.float64,  # BLAS noise then stays far below the ranking's rounding
-            )
-            als.fit(matrix.astype(np.float64), show_progress=False)
-        self.user_factors_ = np.ascontiguousarray(als.user_factors)
-        self.item_factors_ = np.ascontiguousarray(als.item_factors)
+        self.user_factors_, self.item_factors_ = _als_factors(
+            matrix,
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            seed=self.seed,
+            num_threads=self.num_threads,
+        )
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[user_rows] @ self.item_factors_.T
