@@ -96,15 +96,8 @@ class ALSRecommender(Recommender):
         check_positive_int("iterations", self.iterations)
         _check_non_negative_int("seed", self.seed)
         _check_non_negative_int("num_threads", self.num_threads)
-        self.user_factors_, self.item_factors_ = _als_factors(
-            matrix,
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            seed=self.seed,
-            num_threads=self.num_threads,
-        )
+        # get_params(): the six parameters of __init__, which are _als_factors' keywords.
+        self.user_factors_, self.item_factors_ = _als_factors(matrix, **self.get_params())
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[user_rows] @ self.item_factors_.T
