@@ -263,7 +263,8 @@ def test_failed_start_reports_the_log_and_changes_nothing(runs: Path, shoprec: S
         taken.listen()
         result = shoprec("deploy", "--env", "test", "--run", "run-a")
     assert result.code == 1
-    headline, *tail = result.err.splitlines()
+    waited, headline, *tail = result.err.splitlines()
+    assert waited.startswith("  test: starting ") and "waiting until each serves" in waited
     assert "deploy of version 1 (run run-a) to test failed (no service was stopped)" in headline
     assert "exited with code" in headline
     assert any("address already in use" in line.lower() for line in tail)
