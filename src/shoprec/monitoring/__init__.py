@@ -1,0 +1,1 @@
+"""Online monitoring: metrics per model version from the event store, drift, alerts, rollbacks."""

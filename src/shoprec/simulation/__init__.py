@@ -1,0 +1,1 @@
+"""Simulated shoppers with known tastes: the ground truth the online monitor is checked against."""
