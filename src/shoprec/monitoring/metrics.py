@@ -46,7 +46,9 @@ def attribute(
     known_ids = set(impressions["request_id"])
     unknown_request = ~tagged["request_id"].isin(known_ids)
     if unknown_request.any():
-        problems["request_id of no list in the window"] = int(unknown_request.sum())
+        problems["request_id of no list in the window (served before it, or unknown)"] = int(
+            unknown_request.sum()
+        )
     matched = by_id[by_id["position"].notna()]
     in_ids = tagged[tagged["request_id"].isin(known_ids)]
     not_listed = len(in_ids) - len(set(matched["event_id"]))
