@@ -10,10 +10,10 @@ import importlib
 import sys
 
 from shoprec import __version__
-from shoprec.commands import deploy, develop, events, pipeline
+from shoprec.commands import deploy, develop, events, monitor, pipeline
 from shoprec.errors import ShoprecError
 
-COMMAND_GROUPS = (pipeline, deploy, events, develop)
+COMMAND_GROUPS = (pipeline, deploy, events, monitor, develop)
 EXIT_INTERRUPTED = 130
 
 

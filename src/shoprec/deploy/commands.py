@@ -132,10 +132,13 @@ def status_command(args: argparse.Namespace) -> int:
 def history_command(args: argparse.Namespace) -> int:
     """Print every deployment and rollback, oldest first."""
     rows = [("AT", "ENVIRONMENT", "VERSION", "RUN", "ACTION")]
+    reasons = state.rollback_reasons()
     rows += [
-        (_seconds(event.at), event.env, event.version, event.run_id, event.action)
+        (_seconds(event.at), event.env, event.version, event.run_id, event.action
+         + (f" ({reasons[key]})" if (key := (event.env, event.version, event.at)) in reasons
+            else ""))
         for event in state.history(args.env)
-    ]
+    ]  # fmt: skip
     if len(rows) == 1:
         print("nothing deployed yet")
     else:

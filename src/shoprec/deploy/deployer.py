@@ -113,10 +113,11 @@ def deploy(env_name: str, run_ref: str, approved: bool = False) -> state.Deploym
     return _switch(env, version, "deploy")
 
 
-def rollback(env_name: str) -> tuple[state.Deployment, str]:
+def rollback(env_name: str, reason: str | None = None) -> tuple[state.Deployment, str]:
     """Serve the version `env_name` served before its current one; return it and the one replaced.
 
-    With no previous version, nothing changes and DeployError says so.
+    With no previous version, nothing changes and DeployError says so. A `reason` (e.g. the
+    monitor's) is recorded in the registry with the rollback and shown by `shoprec history`.
     """
     env = get_environment(env_name)
     served = state.served_versions(env.name)
@@ -130,7 +131,10 @@ def rollback(env_name: str) -> tuple[state.Deployment, str]:
         )
     target = registry.get_version(client(), served[-2])
     _load(target)
-    return _switch(env, target, "rollback"), current.version
+    deployment = _switch(env, target, "rollback")
+    if reason:
+        state.record_rollback_reason(deployment, current.version, reason)
+    return deployment, current.version
 
 
 def start(env_name: str) -> tuple[state.Deployment, int | None]:

@@ -6,6 +6,7 @@ to (or rolled back to in) which environment. Local files under `.shoprec/` are o
 pid files and service logs.
 """
 
+import json
 from dataclasses import dataclass
 
 from shoprec.tracking import registry
@@ -58,3 +59,29 @@ def served_versions(env: str) -> list[str]:
         elif not stack or stack[-1] != event.version:
             stack.append(event.version)
     return stack
+
+
+ROLLBACK_REASON_TAG = "shoprec.rollback_reasons"
+
+
+def record_rollback_reason(deployment: Deployment, replaced: str, reason: str) -> None:
+    """Record why `deployment` (a rollback from version `replaced`) happened, on its version."""
+    from shoprec.tracking.store import REGISTERED_MODEL
+
+    mlflow_client = client()
+    version = registry.get_version(mlflow_client, deployment.version)
+    reasons = json.loads(version.tags.get(ROLLBACK_REASON_TAG, "[]"))
+    reasons.append({"env": deployment.env, "at": deployment.at, "from": replaced,
+                    "reason": reason})  # fmt: skip
+    mlflow_client.set_model_version_tag(
+        REGISTERED_MODEL, deployment.version, ROLLBACK_REASON_TAG, json.dumps(reasons)
+    )
+
+
+def rollback_reasons() -> dict[tuple[str, str, str], str]:
+    """Recorded rollback reasons by (environment, version rolled back to, time)."""
+    found = {}
+    for version in registry.versions(client()):
+        for entry in json.loads(version.tags.get(ROLLBACK_REASON_TAG, "[]")):
+            found[(entry["env"], str(version.version), entry["at"])] = entry["reason"]
+    return found

@@ -1,0 +1,205 @@
+"""`shoprec simulate` and `shoprec monitor`: the handlers behind `shoprec.commands.monitor`."""
+
+import argparse
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shoprec.runs import project_dir, runs_dir
+
+MONITOR_NOTEBOOK = Path("notebooks") / "05_monitor.ipynb"
+MONITOR_EXPERIMENT = "shoprec-monitor"
+ROLLBACK_MINIMUM_NOTE = "see policy/monitor-policy.toml [decision]"
+
+
+def _run_id(prefix: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{prefix}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    """Simulate shoppers against the environment's live service; print the summary."""
+    from shoprec.datasets import load_dataset
+    from shoprec.deploy.environments import get_environment
+    from shoprec.settings import get_settings
+    from shoprec.simulation.live import LiveOptions, check_options, run_live
+    from shoprec.simulation.world import World
+
+    options = LiveOptions(args.env, args.users, args.rate, args.duration, args.seed,
+                          args.profile, args.drift, args.at)  # fmt: skip
+    check_options(options)
+    world = World(load_dataset("synthetic", args.profile).shop.tastes)
+    output = runs_dir() / _run_id("simulate")
+    key = get_settings().api_key
+    summary = run_live(options, get_environment(args.env).url, world, output,
+                       key.get_secret_value() if key else None)  # fmt: skip
+    print(json.dumps({**summary, "output": str(output)}, indent=2))
+    return 0 if summary["failed_requests"] == 0 else 1
+
+
+def _versions_served(store: Any, environment: str) -> list[str]:
+    from sqlalchemy import distinct, select
+
+    from shoprec.events import schema
+
+    table = schema.impressions
+    query = select(distinct(table.c.model_version)).where(table.c.environment == environment)
+    with store.engine.connect() as connection:
+        return sorted(str(v) for v in connection.execute(query).scalars())
+
+
+def _registered(versions: list[str]) -> tuple[dict[str, str], dict[str, float]]:
+    """Each registered version's fetched artifact and recorded offline nDCG."""
+    from shoprec.tracking import registry
+    from shoprec.tracking.store import client
+
+    mlflow_client = client()
+    model_dirs, ndcg = {}, {}
+    for version in versions:
+        if not version.isdigit():
+            continue
+        try:
+            found = registry.get_version(mlflow_client, version)
+            model_dirs[version] = str(registry.fetch(found))
+        except registry.RegistryError as error:
+            print(f"shoprec monitor: version {version}: {error}", file=sys.stderr)
+            continue
+        if "evaluation.ndcg" in found.tags:
+            ndcg[version] = float(found.tags["evaluation.ndcg"])
+    return model_dirs, ndcg
+
+
+def _log_to_mlflow(output: Path, record: dict[str, Any]) -> None:
+    """One MLflow run per monitoring report, tagged with the versions it judged."""
+    from shoprec.tracking.store import client, describe
+
+    try:
+        mlflow_client = client()
+        experiment = mlflow_client.get_experiment_by_name(MONITOR_EXPERIMENT)
+        experiment_id = (
+            experiment.experiment_id
+            if experiment is not None
+            else mlflow_client.create_experiment(MONITOR_EXPERIMENT)
+        )
+        versions = sorted(record["summary"]["versions"])
+        run = mlflow_client.create_run(
+            experiment_id,
+            run_name=output.name,
+            tags={"shoprec.monitor.environment": record["environment"],
+                  "shoprec.monitor.versions": ",".join(versions),
+                  "shoprec.monitor.policy_sha256": record["policy"]["sha256"],
+                  "shoprec.monitor.breaches": json.dumps(record["breaches"]),
+                  "shoprec.monitor.verdict": json.dumps(record["verdict"])},
+        )  # fmt: skip
+        run_id = run.info.run_id
+        for version, row in record["summary"]["versions"].items():
+            for name in ("ctr", "cart_rate", "purchase_rate", "fallback_rate"):
+                if row[name]["trials"]:
+                    mlflow_client.log_metric(run_id, f"v{version}.{name}", row[name]["value"])
+            mlflow_client.log_metric(run_id, f"v{version}.impressions", row["impressions"])
+        mlflow_client.log_artifacts(run_id, str(output))
+        mlflow_client.set_terminated(run_id)
+        for version in versions:
+            if version.isdigit():
+                from shoprec.tracking.store import REGISTERED_MODEL
+
+                mlflow_client.set_model_version_tag(
+                    REGISTERED_MODEL, version, "shoprec.monitor.last_run", run_id
+                )
+    except Exception as error:  # noqa: BLE001 - the report is kept; the store is told later
+        print(f"shoprec monitor: not logged to MLflow ({describe(error)}); the report is in "
+              f"{output}", file=sys.stderr)  # fmt: skip
+
+
+def rollback_decision(store: Any, environment: str, minutes: int, policy: Any) -> Any:
+    """Production's version against the version it replaced, on the last `minutes` of events;
+    None when there is no predecessor or neither served in that time."""
+    from datetime import timedelta
+
+    from shoprec.deploy import state
+    from shoprec.monitoring import metrics
+    from shoprec.monitoring.data import read_window
+    from shoprec.monitoring.decisions import decide
+
+    served = state.served_versions(environment)
+    if len(served) < 2:
+        return None
+    previous, current = served[-2], served[-1]
+    window = read_window(store, environment, datetime.now(UTC) - timedelta(minutes=minutes))
+    attributed, _ = metrics.attribute(window.impressions, window.feedback, policy.window)
+    clicked = set(attributed.loc[attributed["event_type"] == "click", "request_id"])
+    arms = []
+    for version in (previous, current):
+        shown = window.impressions[window.impressions["model_version"] == version]
+        arms.append((int(shown["request_id"].isin(clicked).sum()), len(shown)))
+    return previous, current, decide(arms[0], arms[1], policy)
+
+
+def monitor_command(args: argparse.Namespace) -> int:
+    """Run 05_monitor into runs/monitor-<id>/, log it, then --check and --auto-rollback."""
+    from shoprec.events.store import EventStore
+    from shoprec.execution import execute_notebook
+    from shoprec.monitoring.decisions import ROLL_BACK
+    from shoprec.monitoring.policy import load_monitor_policy
+
+    policy = load_monitor_policy()
+    store = EventStore()
+    try:
+        versions = _versions_served(store, args.env)
+        model_dirs, ndcg = _registered(versions)
+        output = runs_dir() / _run_id("monitor")
+        output.mkdir(parents=True)
+        execute_notebook(
+            project_dir() / MONITOR_NOTEBOOK,
+            output / MONITOR_NOTEBOOK.name,
+            {"environment": args.env, "events_url": store.description,  # no password
+             "model_dirs": model_dirs, "offline_ndcg": ndcg,
+             "ground_truth_file": str(args.ground_truth or ""),
+             "window_minutes": args.window, "comparison_minutes": args.comparison,
+             "bucket_minutes": args.bucket, "policy_file": str(policy.path),
+             "output_dir": str(output)},
+        )  # fmt: skip
+        record = json.loads((output / "monitor.json").read_text())
+        _log_to_mlflow(output, record)
+        print(f"monitor report: {output / MONITOR_NOTEBOOK.name}")
+        for version, row in record["summary"]["versions"].items():
+            ctr = row["ctr"]
+            print(f"  version {version}: {row['impressions']} lists, CTR {ctr['value']:.4f} "
+                  f"[{ctr['low']:.4f}, {ctr['high']:.4f}]")  # fmt: skip
+        if record["verdict"]:
+            print(f"  challenger {record['challenger']}: {record['verdict']['verdict']} "
+                  f"({record['verdict']['reason']})")  # fmt: skip
+        code = 0
+        if args.check and record["breaches"]:
+            for line in record["breaches"]:
+                print(f"shoprec monitor: breach: {line}", file=sys.stderr)
+            code = 1
+        if args.auto_rollback:
+            code = max(code, _auto_rollback(store, args, policy, ROLL_BACK))
+        return code
+    finally:
+        store.dispose()
+
+
+def _auto_rollback(store: Any, args: argparse.Namespace, policy: Any, roll_back: str) -> int:
+    from shoprec.deploy import deployer
+
+    if args.env != "production":
+        print("shoprec monitor: --auto-rollback acts on production only", file=sys.stderr)
+        return 2
+    found = rollback_decision(store, args.env, args.window + args.comparison, policy)
+    if found is None:
+        print("auto-rollback: production has no previous version to compare with")
+        return 0
+    previous, current, decision = found
+    if decision.verdict != roll_back:
+        print(f"auto-rollback: version {current} stays ({decision.verdict}: {decision.reason})")
+        return 0
+    reason = f"monitor: version {current} worse than version {previous}: {decision.reason}"
+    deployment, replaced = deployer.rollback(args.env, reason=reason)
+    print(f"auto-rollback: production rolled back from version {replaced} to version "
+          f"{deployment.version}; {reason}")  # fmt: skip
+    return 0

@@ -1,0 +1,38 @@
+"""05_monitor runs headless in the smoke profile on an event database the simulator makes."""
+
+import json
+from pathlib import Path
+
+import papermill
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+from shoprec.execution import execute_notebook
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_monitor.ipynb"
+
+pytestmark = pytest.mark.notebook
+
+
+def test_monitor_notebook_reports_drop_drift_and_the_truth(tmp_path):
+    execute_notebook(NOTEBOOK, tmp_path / "05_monitor.ipynb", {"output_dir": str(tmp_path)})
+    record = json.loads((tmp_path / "monitor.json").read_text())
+    assert record["champion"] == "1" and record["challenger"] == "2"
+    versions = record["summary"]["versions"]
+    assert versions["1"]["impressions"] + versions["2"]["impressions"] == 1800
+    for row in versions.values():
+        assert row["ctr"]["low"] <= row["ctr"]["value"] <= row["ctr"]["high"]
+    assert record["ctr_within_interval"] >= 0.9
+    # the taste shift halfway through: CTR fell against the comparison window
+    assert any(line.startswith("ctr_drop ") for line in record["breaches"])
+    assert record["verdict"]["verdict"] in {"keep collecting", "roll back"}
+    assert record["policy"]["version"] == 1
+
+
+def test_monitor_notebook_refuses_a_bad_parameter(tmp_path):
+    with pytest.raises(PapermillExecutionError, match="window_minutes=0 is not allowed"):
+        papermill.execute_notebook(
+            str(NOTEBOOK), str(tmp_path / "out.ipynb"),
+            parameters={"output_dir": str(tmp_path), "window_minutes": 0},
+            cwd=str(NOTEBOOK.parent), progress_bar=False, kernel_name="python3",
+        )  # fmt: skip
