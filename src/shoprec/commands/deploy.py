@@ -19,6 +19,9 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--env", required=True, choices=envs)
     parser.add_argument("--run", required=True, metavar="RUN_ID", help="run id or 'latest'")
     parser.add_argument("--approve", action="store_true", help="approve a production deploy")
+    parser.add_argument(
+        "--canary", type=float, metavar="SHARE", help="serve it to this share of users (0-1) only"
+    )
 
     parser = add_command(
         subparsers,

@@ -9,8 +9,15 @@ DRIFTS = ("taste-shift", "new-items", "popularity-shock")  # as shoprec.simulati
 
 
 def register(subparsers: Subparsers) -> None:
-    """Add `simulate` and `monitor`."""
+    """Add `simulate`, `monitor` and `promote`."""
     envs = list(ENVIRONMENTS)
+    parser = add_command(
+        subparsers,
+        "promote",
+        "shoprec.deploy.commands:promote_command",
+        help="complete a canary: its challenger serves every user",
+    )
+    parser.add_argument("--env", default="production", choices=envs)
     parser = add_command(
         subparsers,
         "simulate",
@@ -27,6 +34,9 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", default="default", help="the shop's size: smoke | default")
+    parser.add_argument(
+        "--shop-seed", type=int, default=42, help="the seed the served model's shop was made with"
+    )
     parser.add_argument("--drift", choices=DRIFTS, help="change the world mid-run")
     parser.add_argument("--at", type=float, metavar="SECONDS", help="when the drift happens")
 

@@ -45,8 +45,13 @@ def deploy_command(args: argparse.Namespace) -> int:
     """Deploy a run to an environment, if the promotion gates allow it."""
     from shoprec.deploy import deployer  # the models load only for what serves them
 
-    deployment = deployer.deploy(args.env, args.run, approved=args.approve)
+    deployment = deployer.deploy(args.env, args.run, approved=args.approve, canary=args.canary)
     url = get_environment(args.env).url
+    if args.canary is not None:
+        print(f"{deployment.env}: version {deployment.version} (run {deployment.run_id}) serves "
+              f"{args.canary:.0%} of users as a canary at {url}; complete it with: shoprec "
+              f"promote --env {deployment.env}")  # fmt: skip
+        return 0
     print(
         f"{deployment.env}: serving version {deployment.version} (run {deployment.run_id}) at {url}"
     )
@@ -175,3 +180,14 @@ def start_command(args: argparse.Namespace) -> int:
         started = f"started (pid {pid})" if pid else "already running"
         print(f"{name}: {started}, serving version {deployment.version} (run {deployment.run_id})")
     return max((error.exit_code for error in failures), default=0)
+
+
+@_showing_progress
+def promote_command(args: argparse.Namespace) -> int:
+    """Complete the environment's canary: its challenger serves every user."""
+    from shoprec.deploy import deployer  # the models load only for what serves them
+
+    deployment = deployer.promote(args.env)
+    print(f"{deployment.env}: promoted; serving version {deployment.version} "
+          f"(run {deployment.run_id}) to every user")  # fmt: skip
+    return 0

@@ -40,13 +40,20 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def write_target(
-    directory: Path, version: str, model_dir: Path, digest: str, run_id: str | None
+    directory: Path,
+    version: str,
+    model_dir: Path,
+    digest: str,
+    run_id: str | None,
+    canary: dict[str, Any] | None = None,
 ) -> str:
     """Ask the service in `directory` to serve `version`; return the request's token.
 
     `model_dir` is the version's artifact as fetched from the registry, and `digest` the
     sha256 of its `model.json` the registry recorded: workers verify both before serving it.
     `since` is when the environment was first asked for this version (kept across restarts).
+    `canary`, if given, names a challenger the same way (`version`, `model_dir`,
+    `model_json_sha256`, `run_id`) and the `fraction` of users it serves.
     """
     token = uuid.uuid4().hex
     previous = read_target(directory)
@@ -58,6 +65,7 @@ def write_target(
         "model_json_sha256": digest,
         "run_id": run_id,
         "since": previous.get("since") if same else None,
+        "canary": canary,
     }
     record["since"] = record["since"] or datetime.now(UTC).isoformat(timespec="seconds")
     _write_json(Path(directory) / TARGET_FILE, record)

@@ -79,6 +79,8 @@ def _switch(env: Environment, target: "ModelVersion", action: str) -> state.Depl
             f"{action} of {_describe(target)} to {env.name} failed ({outcome}): {error}"
         ) from error
     event = registry.record_event(mlflow_client, target, env.name, action)
+    if registry.alias_version(mlflow_client, canary_alias(env.name)) is not None:
+        registry.move_alias(mlflow_client, canary_alias(env.name), None)  # a switch ends a canary
     return state.Deployment(env.name, event.version, event.run_id, event.at)
 
 
@@ -100,17 +102,84 @@ def _restart(env: Environment, version: "ModelVersion") -> str:
     return f"{env.name} serves {_describe(version)} again"
 
 
-def deploy(env_name: str, run_ref: str, approved: bool = False) -> state.Deployment:
+def deploy(
+    env_name: str, run_ref: str, approved: bool = False, canary: float | None = None
+) -> state.Deployment:
     """Serve run `run_ref`'s registered version in `env_name` if the gates allow it.
 
-    A refused or failed deploy leaves the alias as it was and the running service alone (or,
-    if the new service fails to start, starts the previous version again).
+    With `canary` (a share of users, between 0 and 1), the version is a challenger served to
+    that share of users beside the current version, once the same gates pass; `promote`
+    completes it. A refused or failed deploy leaves the alias as it was and the running
+    service alone (or, if the new service fails to start, starts the previous version again).
     """
     env = get_environment(env_name)
+    if canary is not None and not 0.0 < canary < 1.0:
+        raise DeployError(f"--canary {canary}: expected a share of users between 0 and 1")
     version, run_id = _registered_version(run_ref)
     model = _load(version)
     gates.check_promotion(env, resolve_run(run_id), model, approved)
+    if canary is not None:
+        return _start_canary(env, version, canary)
     return _switch(env, version, "deploy")
+
+
+CANARY_ACTIONS = ("canary", "canary-rollback")
+
+
+def canary_alias(env_name: str) -> str:
+    """The registry alias naming the version an environment serves as its canary."""
+    return f"{env_name}-canary"
+
+
+def canary_version(env_name: str) -> "ModelVersion | None":
+    """The challenger `env_name` serves to a share of its users, if a canary is running."""
+    return registry.alias_version(client(), canary_alias(env_name))
+
+
+def _start_canary(env: Environment, version: "ModelVersion", fraction: float) -> state.Deployment:
+    mlflow_client = client()
+    current = registry.alias_version(mlflow_client, env.name)
+    if current is None:
+        raise DeployError(f"nothing deployed to {env.name}: deploy without --canary first")
+    if str(current.version) == str(version.version):
+        raise DeployError(f"{env.name} already serves {_describe(version)}")
+    if services.running_pid(env) is None or services.health(env) is None:
+        raise DeployError(
+            f"{env.name} is not running; start it first: shoprec start --env {env.name}"
+        )
+    services.canary(env, str(current.version), str(version.version), fraction)
+    registry.move_alias(mlflow_client, canary_alias(env.name), str(version.version))
+    event = registry.record_event(mlflow_client, version, env.name, "canary")
+    return state.Deployment(env.name, event.version, event.run_id, event.at)
+
+
+def promote(env_name: str) -> state.Deployment:
+    """Complete `env_name`'s canary: its challenger serves every user."""
+    env = get_environment(env_name)
+    challenger = canary_version(env.name)
+    if challenger is None:
+        raise DeployError(f"{env.name} runs no canary; nothing to promote")
+    return _switch(env, challenger, "deploy")
+
+
+def end_canary(env_name: str, reason: str) -> tuple[state.Deployment, str]:
+    """End `env_name`'s canary: every user gets the current version again; record `reason`.
+
+    Returns the current deployment and the challenger's version.
+    """
+    env = get_environment(env_name)
+    mlflow_client = client()
+    challenger = canary_version(env.name)
+    current = state.current().get(env.name)
+    if challenger is None or current is None:
+        raise DeployError(f"{env.name} runs no canary; nothing to end")
+    services.swap(env, current.version)
+    registry.move_alias(mlflow_client, canary_alias(env.name), None)
+    event = registry.record_event(mlflow_client, challenger, env.name, "canary-rollback")
+    state.record_rollback_reason(
+        state.Deployment(env.name, event.version, event.run_id, event.at), event.version, reason
+    )
+    return current, event.version
 
 
 def rollback(env_name: str, reason: str | None = None) -> tuple[state.Deployment, str]:

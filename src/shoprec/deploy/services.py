@@ -159,8 +159,10 @@ def _wait_for_workers(
     version: str,
     timeout: float,
     process: subprocess.Popen | None = None,
+    canary_version: str | None = None,
 ) -> None:
-    """Return once every worker serves `version` under `token`; ServiceError if one refused."""
+    """Return once every worker serves `version` (and `canary_version` as its canary, or no
+    canary) under `token`; ServiceError if one refused."""
     expected = worker_count_of(env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -182,7 +184,9 @@ def _wait_for_workers(
                 f"keeps serving version {refused[0]['version']}; log {log_path(env)}:\n"
                 f"{log_tail(env)}"
             )
-        if len(done) >= expected and all(s.get("version") == version for s in done):
+        if len(done) >= expected and all(
+            s.get("version") == version and s.get("canary_version") == canary_version for s in done
+        ):
             live = health(env, timeout=1.0)
             if live is not None and live.get("model_version") == version:
                 return
@@ -193,8 +197,8 @@ def _wait_for_workers(
     )
 
 
-def _target(folder: Path, version: str) -> str:
-    """Point the service's control folder at `version`'s artifact, fetched and checked."""
+def _fetched(version: str) -> dict[str, Any]:
+    """`version`'s artifact fetched and checked, as a control target names it."""
     from shoprec.tracking import registry
     from shoprec.tracking.store import client
 
@@ -203,10 +207,24 @@ def _target(folder: Path, version: str) -> str:
         model_dir = registry.fetch(found)
     except registry.RegistryError as error:
         raise ServiceError(f"version {version}: {error}") from error
-    digest = found.tags.get(registry.DIGEST_TAG, "")
+    return {
+        "version": str(version),
+        "model_dir": str(model_dir),
+        "model_json_sha256": found.tags.get(registry.DIGEST_TAG, ""),
+        "run_id": found.tags.get(registry.RUN_TAG),
+    }
+
+
+def _target(
+    folder: Path, version: str, canary: str | None = None, fraction: float | None = None
+) -> str:
+    """Point the service's control folder at `version`'s artifact (and a canary's)."""
+    main = _fetched(version)
+    challenger = {**_fetched(canary), "fraction": fraction} if canary is not None else None
     return control.write_target(
-        folder, version, model_dir, digest, found.tags.get(registry.RUN_TAG)
-    )
+        folder, version, Path(main["model_dir"]), main["model_json_sha256"], main["run_id"],
+        challenger,
+    )  # fmt: skip
 
 
 def deployed(env: Environment) -> dict[str, Any] | None:
@@ -313,3 +331,15 @@ def stop(env: Environment, timeout: float = STOP_TIMEOUT) -> int | None:
         _terminate(pid, timeout)
     pid_path(env).unlink(missing_ok=True)
     return pid
+
+
+def canary(
+    env: Environment, version: str, challenger: str, fraction: float, timeout: float = SWAP_TIMEOUT
+) -> None:
+    """Have the running service serve `challenger` to `fraction` of users (by a hash of the user
+    id) and `version` to the rest, without a restart; ServiceError as for `swap`."""
+    pid = running_pid(env)
+    if pid is None:
+        raise ServiceError(f"{env.name}: no service is running to start a canary in")
+    token = _target(control_dir(env), version, challenger, fraction)
+    _wait_for_workers(env, pid, token, version, timeout, canary_version=challenger)

@@ -51,6 +51,8 @@ def served_versions(env: str) -> list[str]:
     """The versions `env` served, as a stack: deploys push, rollbacks pop back to their version."""
     stack: list[str] = []
     for event in history(env):
+        if event.action in ("canary", "canary-rollback"):  # a challenger never served everyone
+            continue
         if event.action == "rollback":
             while stack and stack[-1] != event.version:
                 stack.pop()

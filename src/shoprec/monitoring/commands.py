@@ -12,7 +12,6 @@ from shoprec.runs import project_dir, runs_dir
 
 MONITOR_NOTEBOOK = Path("notebooks") / "05_monitor.ipynb"
 MONITOR_EXPERIMENT = "shoprec-monitor"
-ROLLBACK_MINIMUM_NOTE = "see policy/monitor-policy.toml [decision]"
 
 
 def _run_id(prefix: str) -> str:
@@ -31,7 +30,7 @@ def simulate_command(args: argparse.Namespace) -> int:
     options = LiveOptions(args.env, args.users, args.rate, args.duration, args.seed,
                           args.profile, args.drift, args.at)  # fmt: skip
     check_options(options)
-    world = World(load_dataset("synthetic", args.profile).shop.tastes)
+    world = World(load_dataset("synthetic", args.profile, seed=args.shop_seed).shop.tastes)
     output = runs_dir() / _run_id("simulate")
     key = get_settings().api_key
     summary = run_live(options, get_environment(args.env).url, world, output,
@@ -74,15 +73,16 @@ def _registered(versions: list[str]) -> tuple[dict[str, str], dict[str, float]]:
 
 def _log_to_mlflow(output: Path, record: dict[str, Any]) -> None:
     """One MLflow run per monitoring report, tagged with the versions it judged."""
-    from shoprec.tracking.store import client, describe
+    from shoprec.tracking.store import client, describe, is_local, local_artifacts
 
     try:
         mlflow_client = client()
         experiment = mlflow_client.get_experiment_by_name(MONITOR_EXPERIMENT)
+        location = (local_artifacts() / MONITOR_EXPERIMENT).as_uri() if is_local() else None
         experiment_id = (
             experiment.experiment_id
             if experiment is not None
-            else mlflow_client.create_experiment(MONITOR_EXPERIMENT)
+            else mlflow_client.create_experiment(MONITOR_EXPERIMENT, artifact_location=location)
         )
         versions = sorted(record["summary"]["versions"])
         run = mlflow_client.create_run(
@@ -114,28 +114,24 @@ def _log_to_mlflow(output: Path, record: dict[str, Any]) -> None:
               f"{output}", file=sys.stderr)  # fmt: skip
 
 
-def rollback_decision(store: Any, environment: str, minutes: int, policy: Any) -> Any:
-    """Production's version against the version it replaced, on the last `minutes` of events;
-    None when there is no predecessor or neither served in that time."""
+def compare_versions(
+    store: Any, environment: str, minutes: int, policy: Any, champion: str, challenger: str
+) -> Any:
+    """The verdict on `challenger` against `champion` from the last `minutes` of events."""
     from datetime import timedelta
 
-    from shoprec.deploy import state
     from shoprec.monitoring import metrics
     from shoprec.monitoring.data import read_window
     from shoprec.monitoring.decisions import decide
 
-    served = state.served_versions(environment)
-    if len(served) < 2:
-        return None
-    previous, current = served[-2], served[-1]
     window = read_window(store, environment, datetime.now(UTC) - timedelta(minutes=minutes))
     attributed, _ = metrics.attribute(window.impressions, window.feedback, policy.window)
     clicked = set(attributed.loc[attributed["event_type"] == "click", "request_id"])
     arms = []
-    for version in (previous, current):
+    for version in (champion, challenger):
         shown = window.impressions[window.impressions["model_version"] == version]
         arms.append((int(shown["request_id"].isin(clicked).sum()), len(shown)))
-    return previous, current, decide(arms[0], arms[1], policy)
+    return decide(arms[0], arms[1], policy)
 
 
 def monitor_command(args: argparse.Namespace) -> int:
@@ -185,21 +181,41 @@ def monitor_command(args: argparse.Namespace) -> int:
 
 
 def _auto_rollback(store: Any, args: argparse.Namespace, policy: Any, roll_back: str) -> int:
-    from shoprec.deploy import deployer
+    """End a losing canary, or roll production back from a version worse than its predecessor."""
+    from shoprec.deploy import deployer, state
+    from shoprec.monitoring.decisions import PROMOTE
 
     if args.env != "production":
         print("shoprec monitor: --auto-rollback acts on production only", file=sys.stderr)
         return 2
-    found = rollback_decision(store, args.env, args.window + args.comparison, policy)
-    if found is None:
-        print("auto-rollback: production has no previous version to compare with")
-        return 0
-    previous, current, decision = found
+    minutes = args.window + args.comparison
+    challenger = deployer.canary_version(args.env)
+    current = state.current().get(args.env)
+    if challenger is not None and current is not None:
+        champion, candidate = current.version, str(challenger.version)
+    else:
+        served = state.served_versions(args.env)
+        if len(served) < 2:
+            print("auto-rollback: production has no previous version to compare with")
+            return 0
+        champion, candidate = served[-2], served[-1]
+    decision = compare_versions(store, args.env, minutes, policy, champion, candidate)
     if decision.verdict != roll_back:
-        print(f"auto-rollback: version {current} stays ({decision.verdict}: {decision.reason})")
+        hint = (
+            " (complete it: shoprec promote --env production)"
+            if (challenger is not None and decision.verdict == PROMOTE)
+            else ""
+        )
+        print(f"auto-rollback: version {candidate} stays: {decision.verdict}{hint}; "
+              f"{decision.reason}")  # fmt: skip
         return 0
-    reason = f"monitor: version {current} worse than version {previous}: {decision.reason}"
-    deployment, replaced = deployer.rollback(args.env, reason=reason)
-    print(f"auto-rollback: production rolled back from version {replaced} to version "
-          f"{deployment.version}; {reason}")  # fmt: skip
+    reason = f"monitor: version {candidate} worse than version {champion}: {decision.reason}"
+    if challenger is not None:
+        deployment, ended = deployer.end_canary(args.env, reason)
+        print(f"auto-rollback: canary version {ended} ended; every user gets version "
+              f"{deployment.version}; {reason}")  # fmt: skip
+    else:
+        deployment, replaced = deployer.rollback(args.env, reason=reason)
+        print(f"auto-rollback: production rolled back from version {replaced} to version "
+              f"{deployment.version}; {reason}")  # fmt: skip
     return 0

@@ -68,9 +68,16 @@ def frames(
 
 
 def read_window(
-    store: EventStore, environment: str, start: datetime | None = None, end: datetime | None = None
+    store: EventStore,
+    environment: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    feedback_end: datetime | None = None,
 ) -> EventFrames:
-    """The environment's impressions served, and feedback that occurred, in [start, end)."""
+    """The environment's impressions served in [start, end), and feedback that occurred in
+    [start, feedback_end) (default: `end`; later, to give the window's last lists their
+    attribution window)."""
+    feedback_end = end if feedback_end is None else feedback_end
     shown, events = schema.impressions, schema.feedback_events
     served = select(shown).where(shown.c.environment == environment)
     feedback = select(events).where(events.c.environment == environment)
@@ -79,7 +86,8 @@ def read_window(
         feedback = feedback.where(events.c.occurred_at >= as_utc(start))
     if end is not None:
         served = served.where(shown.c.served_at < as_utc(end))
-        feedback = feedback.where(events.c.occurred_at < as_utc(end))
+    if feedback_end is not None:
+        feedback = feedback.where(events.c.occurred_at < as_utc(feedback_end))
     try:
         with store.engine.connect() as connection:
             impressions = pd.DataFrame(connection.execute(served).mappings().all())

@@ -158,6 +158,8 @@ def create_app(
     else:
         served = load_model_uri(model, environment, run_id)
     holder = ModelHolder(served)
+    if target is not None and target.get("canary"):
+        holder.canary = (load_target(target["canary"], environment), target["canary"]["fraction"])
 
     def load_version(target: dict[str, Any]) -> ServedModel:
         return load_target(target, environment)

@@ -178,9 +178,10 @@ def _json(body: dict[str, Any], served: ServedModel, headers: dict[str, str] | N
 async def recommendations(request: Request) -> Response:
     """Top-k unseen items for a user; popular items (flagged fallback) for an unknown user."""
     start = time.perf_counter()
-    served: ServedModel = request.app.state.holder.current  # one version for the whole answer
     found = query(request, "user_id", "k")
     user = plain_integer("user_id", _required(found, "user_id"))
+    # one version for the whole answer: the canary's challenger for its users, else the current
+    served: ServedModel = request.app.state.holder.for_user(user)
     count = plain_integer("k", found.get("k", str(DEFAULT_K)), 1, MAX_K)
     items, scores, fallback = served.recommend(user, count)
     request_id = uuid.uuid4().hex

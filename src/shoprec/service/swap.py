@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shoprec.deploy import control
+from shoprec.service.canary import in_canary
 from shoprec.service.served import ServedModel
 
 log = logging.getLogger("shoprec.service")
@@ -25,10 +26,20 @@ POLL_INTERVAL = 0.1
 
 
 class ModelHolder:
-    """The model version a worker serves now; replaced whole, never changed in place."""
+    """The model version a worker serves now, and a canary challenger with the share of users
+    it serves; each replaced whole, never changed in place."""
 
     def __init__(self, served: ServedModel) -> None:
         self.current = served
+        self.canary: tuple[ServedModel, float] | None = None
+
+    def for_user(self, user_id: int) -> ServedModel:
+        """The version that answers `user_id`: the challenger for the canary's users (by a hash
+        of the user id, `shoprec.service.canary`), else the current version."""
+        canary = self.canary
+        if canary is not None and in_canary(user_id, canary[1], canary[0].label):
+            return canary[0]
+        return self.current
 
 
 class SwapWatcher:
@@ -72,6 +83,9 @@ class SwapWatcher:
                 "service_pid": int(self.service_pid),
                 "token": token,
                 "version": self.holder.current.model_version,
+                "canary_version": canary[0].model_version
+                if (canary := self.holder.canary)
+                else None,
                 "ok": error is None,
                 "error": error,
                 "at": time.time(),
@@ -86,26 +100,41 @@ class SwapWatcher:
             self.check(target)
 
     def check(self, target: dict[str, Any]) -> None:
-        """Serve the target's version if it loads and verifies; record the outcome."""
+        """Serve the target's version (and canary) if they load and verify; record the outcome."""
         version, token = target["version"], target["token"]
         self.handled = token
         old = self.holder.current
-        if old.model_version == version:
-            self._report(token, error=None)
-            return
         pid = os.getpid()
-        log.info("worker %d: loading version %s beside version %s", pid, version, old.label)
         started = time.monotonic()
         try:
-            new = self.load(target)
+            if old.model_version == version:
+                new = old
+            else:
+                log.info("worker %d: loading version %s beside version %s", pid, version, old.label)
+                new = self.load(target)
+            canary = self._canary(target.get("canary"))
         except Exception as error:  # noqa: BLE001 - any failure refuses the version
             message = f"version {version} refused: {error}"
             log.error("worker %d: %s; still serving version %s", pid, message, old.label)
             self._report(token, error=message)
             return
         self.holder.current = new
-        if self.on_swap is not None:
-            self.on_swap(old, new)
-        log.info("worker %d: now serving version %s (was %s), loaded in %.2f s",
-                 pid, new.label, old.label, time.monotonic() - started)  # fmt: skip
+        self.holder.canary = canary
+        if new is not old:
+            if self.on_swap is not None:
+                self.on_swap(old, new)
+            log.info("worker %d: now serving version %s (was %s), loaded in %.2f s",
+                     pid, new.label, old.label, time.monotonic() - started)  # fmt: skip
         self._report(token, error=None)
+
+    def _canary(self, wanted: dict[str, Any] | None) -> tuple[ServedModel, float] | None:
+        """The challenger the target asks for: kept if already loaded, else loaded and checked."""
+        if not wanted:
+            return None
+        fraction = float(wanted["fraction"])
+        current = self.holder.canary
+        if current is not None and current[0].model_version == wanted["version"]:
+            return current[0], fraction
+        log.info("worker %d: loading canary version %s for %.0f%% of users",
+                 os.getpid(), wanted["version"], 100 * fraction)  # fmt: skip
+        return self.load(wanted), fraction

@@ -5,6 +5,8 @@ visit is `GET /recommendations`, then the visit's clicks, add-to-carts and purch
 `POST /events` with the list's request id. Traffic goes only to the environment's 127.0.0.1
 URL, and every run is bounded: at most `MAX_DURATION` seconds and `rate x duration` requests.
 The ground truth (each list's true CTR, by model version) goes to `runs/simulate-<id>/`.
+A visit's events are sent at once, time-stamped as if a shopper's minutes passed in seconds
+(`TIME_SCALE`), so a short run's feedback lies within the monitor's attribution window.
 """
 
 import json
@@ -24,6 +26,7 @@ from shoprec.simulation.world import DRIFTS, World
 MAX_DURATION = 3_600.0
 MAX_RATE = 200.0
 MAX_USERS = 1_000_000
+TIME_SCALE = 0.05  # a shopper's minutes pass in seconds: event delays are scaled by this
 
 
 class SimulationError(ShoprecError):
@@ -113,7 +116,7 @@ def run_live(
             done = visit(world, rng, user, 0.0, served)
             events = [
                 {"type": e["type"], "user_id": e["user_id"], "item_id": e["item_id"],
-                 "timestamp": (now + timedelta(seconds=float(e["at"]))).isoformat(),
+                 "timestamp": (now + timedelta(seconds=TIME_SCALE * float(e["at"]))).isoformat(),
                  "request_id": e["request_id"],
                  "event_id": event_id(options.seed, number, index)}
                 for index, e in enumerate(done.events)
