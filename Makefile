@@ -13,7 +13,7 @@ UI_PORT ?= 5000
 
 .PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks \
         lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale benchmark-cli \
-        test-simd-off benchmark-spark benchmark-serve
+        test-simd-off benchmark-spark benchmark-serve monitor-demo
 
 setup: $(STAMP)
 
@@ -105,6 +105,11 @@ benchmark-spark: setup
 benchmark-serve: setup
 	@bash .ci/install-wrk
 	$(ENV_BIN)/python -m shoprec.events.benchmark
+
+## The online loop, measured: bad canaries rolled back, A/A false alarms, CTR intervals against the
+## simulator's truth, a taste shift detected and retrained away (runs/monitor-demo/report.md, .json).
+monitor-demo: setup
+	$(ENV_BIN)/python -m shoprec.monitoring.demo
 
 ## Data-science loop.
 extract: setup

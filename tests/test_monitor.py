@@ -191,3 +191,36 @@ def test_policy_file_errors_name_the_field(tmp_path, repo_root):
         load_monitor_policy(bad)
     with pytest.raises(MonitorPolicyError, match="cannot read the monitoring policy"):
         load_monitor_policy(tmp_path / "missing.toml")
+
+
+def test_events_dataset_weights_clicks_carts_and_purchases(tmp_path):
+    from shoprec.datasets import load_dataset
+
+    store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+    store.add_feedback([
+        event("e1", "click", 1, 10, 0, None), event("e2", "add_to_cart", 1, 10, 1, None),
+        event("e3", "purchase", 1, 10, 2, None), event("e4", "click", 2, 11, 3, None),
+        {**event("e5", "click", 3, 12, 4, None), "environment": "staging"},
+        {**event("e6", "click", 4, 13, 4, None), "environment": "staging"},
+    ])  # fmt: skip
+    store.dispose()
+    data = load_dataset("events", "default", url=str(tmp_path / "events.db"))
+    assert data.interactions[["user_id", "item_id", "weight"]].values.tolist() == [
+        [1, 10, 9.0], [2, 11, 1.0]]  # fmt: skip
+    assert data.interactions["timestamp"].tolist()[0] == int(
+        (T0 + timedelta(minutes=2)).timestamp()
+    )
+    staging = load_dataset("events", "default", url=str(tmp_path / "events.db"),
+                           environment="staging")  # fmt: skip
+    assert staging.interactions["user_id"].tolist() == [3, 4]
+    with pytest.raises(ValueError, match='environment="x\'; drop"; expected a name'):
+        load_dataset("events", "default", url=str(tmp_path / "events.db"), environment="x'; drop")
+    with pytest.raises(Exception, match="no data rows"):
+        load_dataset("events", "default", url=str(tmp_path / "events.db"), environment="test")
+
+
+def test_drift_needs_enough_events(policy):
+    summary = {"versions": {}, "feedback_events": 999, "drift": {"item_js": 0.9}}
+    assert breaches(summary, policy) == []
+    summary["feedback_events"] = 1000
+    assert [b.metric for b in breaches(summary, policy)] == ["item_drift_js"]

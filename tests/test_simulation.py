@@ -127,3 +127,17 @@ def test_simulation_refuses_bad_options(world, served):
         Simulation(world, router, seed=1, rate=0)
     with pytest.raises(ValueError, match="--drift and --at together"):
         Simulation(world, router, seed=1, drift="taste-shift")
+
+
+def test_the_monitor_rolls_a_bad_canary_back_and_leaves_a_twin_alone(world, served, repo_root):
+    from shoprec.monitoring.demo import canary_run
+    from shoprec.monitoring.policy import load_monitor_policy
+
+    policy = load_monitor_policy(repo_root / "policy" / "monitor-policy.toml")
+    at, _ = canary_run(world, served[0], served[1], seed=9, limit=5_000, policy=policy)
+    assert at is not None and at <= 5_000
+    from dataclasses import replace
+
+    twin = replace(served[0], model_version="3")  # the same model under another version
+    at, visits = canary_run(world, served[0], twin, seed=9, limit=2_000, policy=policy)
+    assert at is None and len(visits) == 2_000

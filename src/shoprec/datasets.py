@@ -2,19 +2,23 @@
 
 `synthetic` is the generated shop; `movielens-100k`, `movielens-1m` and `movielens-latest-small`
 are MovieLens releases (found locally or downloaded, see `shoprec.loaders.locate_movielens`);
-`file` is the shop's own extract as CSV or Parquet (`path=`, `columns=`) and `sql` the result of
-a query (`url=`, `query=`, `columns=`). In the smoke profile real datasets keep a seeded sample
-of users; in the default profile all of them.
+`file` is the shop's own extract as CSV or Parquet (`path=`, `columns=`), `sql` the result of
+a query (`url=`, `query=`, `columns=`) and `events` what shoppers did with the service's lists:
+the event store's clicks, add-to-carts and purchases (`url=`, default the project's store;
+`environment=`, default production), weighted as the synthetic shop's views, carts and
+purchases. In the smoke profile real datasets keep a seeded sample of users; in the default
+profile all of them.
 """
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from shoprec.interactions import to_interactions
+from shoprec.interactions import EVENT_WEIGHTS, to_interactions
 from shoprec.loaders import (
     MOVIELENS,
     item_table,
@@ -35,13 +39,22 @@ PROFILES: dict[str, dict[str, int]] = {
 }
 SAMPLE_USERS: dict[str, int | None] = {"smoke": 100, "default": None}
 """How many users of a real dataset each profile keeps (None: all)."""
-DATASETS = ("synthetic", *MOVIELENS, "file", "sql")
+DATASETS = ("synthetic", *MOVIELENS, "file", "sql", "events")
 OPTIONS: dict[str, tuple[set[str], set[str]]] = {
     "synthetic": (set(), set()),
     **{name: (set(), {"path"}) for name in MOVIELENS},
     "file": ({"path"}, {"columns"}),
     "sql": ({"url", "query"}, {"columns"}),
+    "events": (set(), {"url", "environment"}),
 }
+EVENTS_FILE = Path(".shoprec") / "events.db"  # as shoprec.events.store (a layer above)
+FEEDBACK_WEIGHTS = {
+    "click": EVENT_WEIGHTS["view"],
+    "add_to_cart": EVENT_WEIGHTS["add_to_cart"],
+    "purchase": EVENT_WEIGHTS["purchase"],
+}
+"""A click on a list weighs what a view of the synthetic shop does."""
+ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 """Each dataset's required and optional keyword options."""
 
 
@@ -65,6 +78,7 @@ def load_dataset(
     columns: Mapping[str, str] | None = None,
     url: str | None = None,
     query: str | None = None,
+    environment: str | None = None,
 ) -> Dataset:
     """Load dataset `name` at the size of `profile`, deterministically for a given seed.
 
@@ -76,7 +90,8 @@ def load_dataset(
         raise ValueError(f"unknown dataset {name!r}; expected one of {list(DATASETS)}")
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {list(PROFILES)}")
-    given = {"path": path, "columns": columns, "url": url, "query": query}
+    given = {"path": path, "columns": columns, "url": url, "query": query,
+             "environment": environment}  # fmt: skip
     check_options(name, {option for option, value in given.items() if value is not None})
     if name == "synthetic":
         shop = generate_shop(**PROFILES[profile], seed=seed)
@@ -87,9 +102,37 @@ def load_dataset(
         return _real_dataset(name, rows, profile, seed, "rating", films)
     if name == "file":
         rows = read_interactions_file(path, columns)
+    elif name == "events":
+        rows = read_interactions_sql(events_query(environment), url or default_events_url())
     else:
         rows = read_interactions_sql(query, url, columns)
     return _real_dataset(name, rows, profile, seed, "interaction")
+
+
+def default_events_url() -> str:
+    """The event store: `SHOPREC_EVENTS_URL`, else the project's `.shoprec/events.db`."""
+    from shoprec.runs import project_dir
+    from shoprec.settings import get_settings
+
+    configured = get_settings().events_url
+    if configured is not None and configured.get_secret_value():
+        return configured.get_secret_value()
+    return str(project_dir() / EVENTS_FILE)
+
+
+def events_query(environment: str | None) -> str:
+    """The read-only query for one environment's feedback, weighted and summed per user-item."""
+    environment = environment or "production"
+    if not ENVIRONMENT_NAME.fullmatch(environment):
+        raise ValueError(
+            f"dataset 'events': environment={environment!r}; expected a name like 'production'"
+        )
+    weights = " ".join(f"when '{kind}' then {weight}" for kind, weight in FEEDBACK_WEIGHTS.items())
+    return (
+        "select user_id, item_id, max(occurred_at) as timestamp, "
+        f"sum(case event_type {weights} else 0 end) as weight from feedback_events "
+        f"where environment = '{environment}' group by user_id, item_id order by user_id, item_id"
+    )
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

@@ -118,7 +118,8 @@ def breaches(summary: dict, policy: MonitorPolicy) -> list[Breach]:
                                 alerts["max_latency_p99_ms"]))  # fmt: skip
     drift = summary.get("drift") or {}
     js = drift.get("item_js")
-    if js is not None and not math.isnan(js) and js > alerts["max_item_drift_js"]:
+    enough = summary.get("feedback_events", 0) >= alerts["min_drift_events"]
+    if enough and js is not None and not math.isnan(js) and js > alerts["max_item_drift_js"]:
         found.append(Breach("item_drift_js", "all versions", js, math.nan, math.nan,
                             alerts["max_item_drift_js"]))  # fmt: skip
     drop = summary.get("ctr_change")

@@ -24,6 +24,7 @@ FIELDS: dict[str, dict[str, tuple[float, float]]] = {
         "max_error_rate": (0, 1),
         "max_latency_p99_ms": (0, math.inf),
         "max_item_drift_js": (0, 1),
+        "min_drift_events": (0, math.inf),
         "max_ctr_drop": (0, 1),
     },
     "decision": {
