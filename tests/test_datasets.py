@@ -55,7 +55,7 @@ def orders(tmp_path) -> Path:
 
 def test_names_start_with_synthetic_and_include_every_source():
     assert DATASETS[0] == "synthetic"
-    assert set(DATASETS) == {"synthetic", *MOVIELENS, "file", "sql"}
+    assert set(DATASETS) == {"synthetic", *MOVIELENS, "file", "sql", "events"}
     assert set(MOVIELENS) == {"movielens-100k", "movielens-1m", "movielens-latest-small"}
 
 
