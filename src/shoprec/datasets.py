@@ -47,7 +47,7 @@ OPTIONS: dict[str, tuple[set[str], set[str]]] = {
     "sql": ({"url", "query"}, {"columns"}),
     "events": (set(), {"url", "environment"}),
 }
-EVENTS_FILE = Path(".shoprec") / "events.db"  # as shoprec.events.store (a layer above)
+EVENTS_FILE = "events.db"  # in the state folder, as shoprec.events.store (a layer above) names it
 FEEDBACK_WEIGHTS = {
     "click": EVENT_WEIGHTS["view"],
     "add_to_cart": EVENT_WEIGHTS["add_to_cart"],
@@ -111,13 +111,13 @@ def load_dataset(
 
 def default_events_url() -> str:
     """The event store: `SHOPREC_EVENTS_URL`, else the project's `.shoprec/events.db`."""
-    from shoprec.runs import project_dir
+    from shoprec.runs import state_dir
     from shoprec.settings import get_settings
 
     configured = get_settings().events_url
     if configured is not None and configured.get_secret_value():
         return configured.get_secret_value()
-    return str(project_dir() / EVENTS_FILE)
+    return str(state_dir() / EVENTS_FILE)
 
 
 def events_query(environment: str | None) -> str:
