@@ -89,3 +89,18 @@ def test_canary_simulation_monitor_and_auto_rollback(
     assert not Path("mlruns").exists()
 
     assert shoprec("promote", "--env", "production").code == 2
+
+    # Without a canary: production's new version against the version it replaced.
+    assert shoprec("deploy", "--env", "production", "--run", "run-poor", "--approve").code == 0
+    simulated = shoprec("simulate", "--env", "production", "--users", "150", "--rate", "60",
+                        "--duration", "15", "--profile", "smoke", "--shop-seed", "7",
+                        "--seed", "4")  # fmt: skip
+    assert simulated.code == 0, simulated.err
+    monitored = shoprec("monitor", "--env", "production", "--window", "30", "--comparison", "0",
+                        "--auto-rollback")  # fmt: skip
+    assert monitored.code == 0, monitored.err
+    assert "auto-rollback: production rolled back from version 2 to version 1" in monitored.out
+    assert live("production")[0] == "1" and aliases()["production"] == "1"
+    history = shoprec("history", "--env", "production").out.splitlines()
+    assert history[-1].split()[1:5] == ["production", "1", "run-good", "rollback"]
+    assert "(monitor: version 2 worse than version 1: challenger significantly worse" in history[-1]

@@ -40,12 +40,12 @@ def simulate_command(args: argparse.Namespace) -> int:
 
 
 def _versions_served(store: Any, environment: str) -> list[str]:
-    from sqlalchemy import distinct, select
+    from sqlalchemy import select
 
     from shoprec.events import schema
 
     table = schema.impressions
-    query = select(distinct(table.c.model_version)).where(table.c.environment == environment)
+    query = select(table.c.model_version).where(table.c.environment == environment).distinct()
     with store.engine.connect() as connection:
         return sorted(str(v) for v in connection.execute(query).scalars())
 
