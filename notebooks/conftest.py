@@ -2,12 +2,14 @@
 
 The pipeline notebooks hand results to each other through `runs/notebooks/` (04_evaluate reads
 the model 03_train wrote), so they form one group that one worker runs in order, 01 to 04.
-Every library notebook is a group of its own: its cells run in order on one worker.
+Every other notebook is a group of its own: its cells run in order on one worker.
 """
 
 from pathlib import Path
 
 import pytest
+
+from shoprec.runs import PIPELINE_NOTEBOOKS
 
 PIPELINE_GROUP = "pipeline-notebooks"
 
@@ -19,6 +21,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         path = Path(str(item.fspath))
         if path.suffix != ".ipynb":
             continue
-        pipeline = path.parent.name == "notebooks" and path.name[:2].isdigit()
+        pipeline = path.parent.name == "notebooks" and path.stem in PIPELINE_NOTEBOOKS
         group = PIPELINE_GROUP if pipeline else f"notebook-{path.stem}"
         item.add_marker(pytest.mark.xdist_group(group))
