@@ -161,6 +161,37 @@ def test_library_notebooks_run(name, tmp_path):
         ("03_train.ipynb", {"dataset": "file"}, "dataset 'file' needs option(s) path"),
         ("02_tune.ipynb", {"search_space": {"similarity": []}}, "expected a non-empty list"),
         ("02_tune.ipynb", {"metric": "accuracy"}, "parameter metric='accuracy' is not allowed"),
+        (
+            "03_train.ipynb",
+            {"engine": "dask"},
+            "parameter engine='dask' is not allowed; expected one of ['local', 'spark']",
+        ),
+        (
+            "01_explore_data.ipynb",
+            {"engine": "spark", "spark_master": "htp://typo:7077"},
+            "parameter spark_master='htp://typo:7077' is not allowed; expected local[*], local[N]",
+        ),
+        (
+            "04_evaluate.ipynb",
+            {"spark_master": 7077},
+            "parameter spark_master=7077 is not allowed; expected a string",
+        ),
+        (
+            "02_tune.ipynb",
+            {"engine": "spark", "algorithm": "ease"},
+            "parameter algorithm='ease' is not available with engine='spark'; expected one of "
+            "['popularity', 'cooccurrence', 'als'], or engine='local'",
+        ),
+        (
+            "03_train.ipynb",
+            {"engine": "spark", "split_method": "global_time"},
+            "parameter split_method='global_time' is not available with engine='spark'",
+        ),
+        (
+            "02_tune.ipynb",
+            {"engine": "spark", "metric": "novelty"},
+            "parameter metric='novelty' is not available with engine='spark'",
+        ),
     ],
 )
 def test_bad_parameter_fails_in_the_first_cell_after_parameters(

@@ -251,3 +251,120 @@ def test_engine_metadata_names_spark_and_hides_credentials(spark):
         "spark_version": pyspark.__version__,
         "spark_master": "sc://spark.example:15002/",
     }
+
+
+# --- the pipeline's steps on Spark (shoprec.spark.steps, what engine=spark runs in 01-04) ---
+
+
+def test_synthetic_dataset_on_spark_has_the_local_rows(spark):
+    from shoprec.spark import steps
+
+    local = load_dataset("synthetic", "smoke", seed=5)
+    on_spark = steps.load_dataset(spark, "synthetic", "smoke", seed=5)
+    pd.testing.assert_frame_equal(on_spark.items, local.items)
+    got = on_spark.interactions.toPandas().sort_values(["user_id", "item_id"])
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True), local.interactions[got.columns], check_dtype=False
+    )
+    assert on_spark.events.count() == len(local.events)
+
+
+def test_file_dataset_on_spark_keeps_the_local_sample_and_split(spark, tmp_path, smoke_data):
+    from shoprec.spark import steps
+
+    path = tmp_path / "orders.csv"
+    events = smoke_data.events[["user_id", "item_id", "timestamp"]]
+    events.drop_duplicates(["user_id", "item_id", "timestamp"]).to_csv(path, index=False)
+    local = load_dataset("file", "smoke", seed=3, path=str(path))
+    on_spark = steps.load_dataset(spark, "file", "smoke", seed=3, path=str(path))
+    assert _pairs(on_spark.interactions) == _pairs(local.interactions)
+    assert on_spark.events.count() == len(local.events)
+    pd.testing.assert_frame_equal(on_spark.items, local.items)
+    # the stratified split follows the file's order, and splitting a part again the local one
+    local_train, _ = split_interactions(local.interactions, 0.2, method="stratified", seed=3)
+    train, _ = spark_data.split_interactions(
+        on_spark.interactions, 0.2, method="stratified", seed=3
+    )
+    assert _pairs(train) == _pairs(local_train)
+    local_fit, local_validation = split_interactions(local_train, 0.25, method="stratified", seed=4)
+    fit, validation = spark_data.split_interactions(train, 0.25, method="stratified", seed=4)
+    assert _pairs(fit) == _pairs(local_fit) and _pairs(validation) == _pairs(local_validation)
+
+
+def test_dataset_options_are_checked_on_spark_too(spark):
+    from shoprec.spark import steps
+
+    with pytest.raises(ValueError, match="dataset 'file' needs option\\(s\\) path"):
+        steps.load_dataset(spark, "file", "smoke")
+
+
+def test_fingerprint_depends_on_content_not_order(spark, smoke_frames):
+    from shoprec.spark import steps
+
+    train, test = smoke_frames
+    shuffled = train.repartition(3).orderBy("timestamp")
+    assert steps.fingerprint(train) == steps.fingerprint(shuffled)
+    assert steps.fingerprint(train) != steps.fingerprint(test)
+    changed = train.withColumn("weight", train["weight"] + (train["user_id"] == 0).cast("double"))
+    assert steps.fingerprint(changed) != steps.fingerprint(train)
+
+
+def test_recommend_gives_the_local_lists_and_fallback_for_unseen_users(
+    spark, smoke_split, smoke_frames
+):
+    from shoprec.spark import steps
+
+    local = make_model("cooccurrence", time_decay_days=10.0).fit(smoke_split[0])
+    model, fitted = steps.fit_model("cooccurrence", smoke_frames[0], time_decay_days=10.0)
+    users = np.array([*local.user_ids_[:5], 10**9])  # the last one was never seen
+    wanted = spark.createDataFrame(pd.DataFrame({"user_id": users}))
+    for source in (fitted, None):  # the fitted interactions, or the model's own seen items
+        got = steps.recommend(model, wanted, 7, fitted=source).toPandas()
+        got = got.sort_values(["user_id", "rank"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, local.recommend(users, 7), check_dtype=False)
+    assert steps.seen_test_interactions(model, smoke_frames[0]) == len(smoke_split[0])
+    assert steps.seen_test_interactions(model, smoke_frames[1]) == 0
+
+
+def test_popularity_and_unknown_algorithms_on_spark(spark, smoke_split, smoke_frames):
+    from shoprec.spark import steps
+
+    model, _ = steps.fit_model("popularity", smoke_frames[0])
+    local = make_model("popularity").fit(smoke_split[0])
+    users = local.user_ids_[:4]
+    pd.testing.assert_frame_equal(model.recommend(users, 5), local.recommend(users, 5))
+    with pytest.raises(ParameterError, match="algorithm 'ease' is not available on Spark"):
+        steps.fit_model("ease", smoke_frames[0])
+
+
+def test_grid_search_on_spark_scores_like_the_local_one(spark, smoke_split, smoke_frames):
+    from shoprec.spark import steps
+    from shoprec.tuning import grid_search
+
+    space = {"similarity": ["jaccard", "cosine"], "n_neighbours": [10]}
+    local = grid_search("cooccurrence", space, *smoke_split, k=10, n_items=300)
+    got = steps.grid_search("cooccurrence", space, *smoke_frames, k=10, n_items=300)
+    assert list(got["similarity"]) == list(local["similarity"])
+    for name in METRICS:
+        np.testing.assert_allclose(got[name], local[name], rtol=0, atol=1e-9, err_msg=name)
+    assert "novelty" not in got
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"engine": "dask"}, "parameter engine='dask' is not allowed"),
+        ({"spark_master": None}, "parameter spark_master=None is not allowed"),
+        ({"engine": "spark", "spark_master": "spork://x"}, "spark_master='spork://x'"),
+        ({"engine": "spark", "algorithm": "ease"}, "algorithm='ease' is not available"),
+        ({"engine": "spark", "split_method": "leave_last_n"}, "split_method='leave_last_n'"),
+    ],
+)
+def test_engine_parameters_are_checked_without_starting_spark(given, message):
+    from shoprec.spark.params import check_engine
+
+    arguments = {"engine": "local", "spark_master": "", **given}
+    with pytest.raises(ParameterError, match=message.replace("(", "\\(").replace(")", "\\)")):
+        check_engine(arguments.pop("engine"), arguments.pop("spark_master"), **arguments)
+    check_engine("local", "", algorithm="ease")  # the local engine has every algorithm
+    check_engine("spark", "local[2]", algorithm="als", split_method="stratified", metric="mrr")

@@ -1,5 +1,6 @@
 """Commands that run and inspect experiments: `pipeline`, `reproduce` and `runs`."""
 
+import argparse
 from pathlib import Path
 
 from shoprec.commands import Subparsers, add_command, add_parameter_option
@@ -19,6 +20,13 @@ def register(subparsers: Subparsers) -> None:
     )
     add_parameter_option(
         parser, "override a notebook parameter (repeatable); values are parsed as JSON if they can"
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        action=_EngineParameter,
+        help="run the notebooks on this engine: the same as -p engine=NAME (default: local; "
+        "spark: Apache Spark, its master from -p spark_master=URL or SHOPREC_SPARK_MASTER)",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the outcome")
 
@@ -59,3 +67,11 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--html", type=Path, metavar="OUT_DIR", help="also write a browsable diff page per notebook"
     )
+
+
+class _EngineParameter(argparse.Action):
+    """`--engine NAME` as `-p engine=NAME`: planned and recorded like any notebook parameter."""
+
+    def __call__(self, parser, namespace, value, option_string=None) -> None:
+        setattr(namespace, self.dest, value)
+        namespace.parameter = [*getattr(namespace, "parameter", []), f"engine={value}"]

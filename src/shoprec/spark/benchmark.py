@@ -27,7 +27,7 @@ from shoprec.benchmark_scale import (
 from shoprec.runs import project_dir
 
 SPARK_CONFIG = {
-    "spark.driver.memory": "3g",
+    "spark.driver.memory": "2g",
     "spark.sql.shuffle.partitions": "64",
     "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
 }

@@ -407,6 +407,8 @@ def stratified_split(
     position = F.row_number().over(by_user.orderBy("_key", "_index"))
     count = F.count(F.lit(1)).over(by_user)
     marked = keyed.withColumn("_test", position > F.bround(F.lit(train_ratio) * count))
+    # Both parts come back in (user, key) order locally: splitting a part again follows it.
+    marked = marked.withColumn(ROW, F.struct("user_id", "_key", "_index"))
     return _parts(marked, "_test", drop=("_key", "_index"))
 
 

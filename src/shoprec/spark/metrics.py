@@ -9,9 +9,8 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from shoprec.metrics import ALL_METRIC_NAMES, METRIC_NAMES
-
-SPARK_METRIC_NAMES = tuple(name for name in ALL_METRIC_NAMES if name != "novelty")
+from shoprec.metrics import METRIC_NAMES
+from shoprec.spark.params import SPARK_METRIC_NAMES
 
 
 def rank_recommendations(recommendations: DataFrame, k: int | None = None) -> DataFrame:

@@ -229,6 +229,13 @@ def _factors(frame: DataFrame, n: int, factors: int) -> np.ndarray:
     return result
 
 
+def fit_popularity(interactions: DataFrame) -> tuple[Recommender, DataFrame]:
+    """The local popularity model (the baseline) for `interactions` on Spark; it has no
+    arrays of its own, only the shared ones (ids, seen items, popularity)."""
+    model = ALGORITHMS["popularity"]()
+    return _with_shared_arrays(model, _collect_interactions(interactions)), interactions
+
+
 def _recommend_partition(
     algorithm: str, params: dict, arrays: dict[str, np.ndarray], k: int, exclude_seen: bool
 ):
