@@ -84,6 +84,11 @@ def load_dataset(
         catalogue = read_movielens_movies(source, name)
     elif name == "file":
         rows = spark_data.read_interactions(spark, str(path), columns=columns)
+    elif name != "sql":
+        raise ParameterError(
+            f"dataset {name!r} is not available with engine='spark'; expected one of "
+            f"synthetic, {', '.join(MOVIELENS)}, file, sql (or engine='local')"
+        )
     elif str(url).startswith("jdbc:"):
         rows = spark_data.read_interactions(
             spark, jdbc_url=str(url), query=check_read_only_query(query), columns=columns
