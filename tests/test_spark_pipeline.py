@@ -30,8 +30,11 @@ directory = registry.fetch(version)
 model = registry.load_pyfunc("1")
 import pandas as pd
 served = model.predict(pd.DataFrame({"user_id": [int(sys.argv[1])], "k": [5]}))
+tags = client().get_run(version.run_id).data.tags
 print(json.dumps({"metadata": read_metadata(directory)["metadata"],
-                  "served": served["item_id"].tolist(), "run": version.tags["shoprec.run_id"]}))
+                  "served": served["item_id"].tolist(), "run": version.tags["shoprec.run_id"],
+                  "tags": {k: v for k, v in tags.items() if k.startswith(("shoprec.engine",
+                                                                          "shoprec.spark"))}}))
 """
 
 
@@ -83,6 +86,11 @@ def test_spark_pipeline_registers_a_model_that_loads_and_says_spark(java, projec
         "spark_version": pyspark.__version__,
         "spark_master": "local[2]",
     }
+    assert registered["tags"] == {
+        "shoprec.engine": "spark",
+        "shoprec.spark_version": pyspark.__version__,
+        "shoprec.spark_master": "local[2]",
+    }  # tracked with the run, for search in MLflow
     expected = [
         int(line.split(",")[1])
         for line in (latest / "04_evaluate" / "recommendations.csv").read_text().splitlines()[1:]

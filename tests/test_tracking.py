@@ -60,6 +60,7 @@ def test_untracked_run_keeps_its_outputs_and_syncs_later(
     assert "evaluation.candidate.ndcg" in data.metrics and "data.n_users" in data.metrics
     tags = data.tags
     assert tags["shoprec.run_id"] == run_dir.name
+    assert tags["shoprec.engine"] == "local" and "shoprec.spark_version" not in tags
     assert tags["shoprec.train_fingerprint"] == record["data_fingerprint"]["train"]
     assert len(tags["shoprec.data_fingerprint"]) == 64
     assert tags["shoprec.lock_sha256"] == record["lock_sha256"] and record["lock_sha256"]

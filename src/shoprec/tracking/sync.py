@@ -24,6 +24,7 @@ from shoprec.runs import (
     INTERRUPTED,
     MODEL_SUBDIR,
     RUNNING,
+    TRAINING_METRICS_FILE,
     executed_notebook,
     read_run,
 )
@@ -179,8 +180,15 @@ def _param(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _tags(record: dict[str, Any]) -> dict[str, str]:
+def _engine(run_dir: Path) -> dict[str, Any]:
+    """The engine that trained the run's model (`local`, or `spark` with Spark's version)."""
+    path = run_dir / TRAINING_METRICS_FILE
+    return json.loads(path.read_text()).get("engine", {}) if path.is_file() else {}
+
+
+def _tags(record: dict[str, Any], run_dir: Path) -> dict[str, str]:
     fingerprint = record.get("data_fingerprint") or {}
+    engine = _engine(run_dir)
     seeds = {
         notebook: parameters["seed"]
         for notebook, parameters in record.get("parameters", {}).items()
@@ -206,6 +214,9 @@ def _tags(record: dict[str, Any]) -> dict[str, str]:
         "shoprec.reproduces": record.get("reproduces"),
         "shoprec.production_model_version": record.get("production_model_version"),
         "shoprec.version": __version__,
+        "shoprec.engine": engine.get("engine"),
+        "shoprec.spark_version": engine.get("spark_version"),
+        "shoprec.spark_master": engine.get("spark_master"),
     }
     if fingerprint:
         combined = f"{fingerprint['train']}:{fingerprint['test']}"
@@ -310,7 +321,8 @@ def _log(mlflow_client: "MlflowClient", run_dir: Path, record: dict[str, Any]) -
     mlflow_run_id = run.info.run_id
     try:
         params = _merged_parameters(record.get("parameters", {}))
-        _log_batch(mlflow_client, mlflow_run_id, params, results.metrics(run_dir), _tags(record))
+        metrics, tags = results.metrics(run_dir), _tags(record, run_dir)
+        _log_batch(mlflow_client, mlflow_run_id, params, metrics, tags)
         _log_notebooks(mlflow_client, experiment, mlflow_run_id, run_dir, record)
         for path in sorted(run_dir.iterdir()):
             if path.name != SIDECAR:
