@@ -108,3 +108,38 @@ def test_xdist_groups_reach_the_scheduler(request: pytest.FixtureRequest) -> Non
     if not (hasattr(request.config, "workerinput") and request.config.getvalue("loadgroup")):
         pytest.skip("runs under pytest-xdist with --dist loadgroup (make test)")
     assert request.node.nodeid.endswith("@grouping-check")
+
+
+# Exceptions that are not errors of shoprec: they carry a signal through the stack.
+NOT_ERRORS = {"RunInterrupted"}  # SIGINT or SIGTERM during a pipeline run (a KeyboardInterrupt)
+
+
+def test_every_exception_shoprec_raises_on_purpose_is_a_shoprec_error() -> None:
+    """One hierarchy: the command line maps `ShoprecError.exit_code` to the exit code."""
+    import builtins
+
+    bases: dict[str, list[str]] = {}
+    for path in MODULES.values():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                bases[node.name] = [ast.unparse(base).rpartition(".")[2] for base in node.bases]
+
+    def is_builtin_exception(name: str) -> bool:
+        found = getattr(builtins, name, None)
+        return isinstance(found, type) and issubclass(found, BaseException)
+
+    def ancestors(name: str) -> set[str]:
+        found = set(bases.get(name, []))
+        for base in bases.get(name, []):
+            found |= ancestors(base)
+        return found
+
+    exceptions = [
+        name
+        for name in bases
+        if any(is_builtin_exception(base) for base in ancestors(name) | {name})
+        and name != "ShoprecError"
+    ]
+    assert len(exceptions) > 20
+    unrooted = sorted(name for name in exceptions if "ShoprecError" not in ancestors(name))
+    assert unrooted == sorted(NOT_ERRORS)

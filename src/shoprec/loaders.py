@@ -22,6 +22,7 @@ import sqlalchemy
 import sqlparse
 from sqlparse.tokens import Keyword
 
+from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
 from shoprec.redact import DATABASE_PASSWORD_VARIABLE, MASK, redact_text
 from shoprec.runs import project_dir
 from shoprec.settings import get_settings
@@ -115,12 +116,16 @@ MOVIELENS = {
 }
 
 
-class DataUnavailableError(FileNotFoundError):
+class DataUnavailableError(ShoprecError, FileNotFoundError):
     """A dataset found nowhere locally that could not be downloaded either."""
 
+    exit_code = EXIT_BAD_INPUT
 
-class ChecksumError(ValueError):
+
+class ChecksumError(ShoprecError, ValueError):
     """A file whose sha256 is not the one recorded for it."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 def _member(source: Path, filename: str) -> tuple[bytes, str] | None:
@@ -369,8 +374,10 @@ def read_interactions_file(
     return validate_interactions(frame, str(path), columns=columns, header_lines=1)
 
 
-class QueryRefused(ValueError):
+class QueryRefused(ShoprecError, ValueError):
     """A dataset query that is not a single read-only SELECT: it never reaches the database."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 # Keywords that make a SELECT change data or schema (`SELECT ... INTO t`, `FOR UPDATE`).
