@@ -15,7 +15,9 @@ pyspark = pytest.importorskip("pyspark", reason="the Spark engine needs the 'spa
 
 from shoprec.spark.session import java_problem  # noqa: E402
 
-pytestmark = [pytest.mark.spark, pytest.mark.notebook, pytest.mark.xdist_group("spark")]
+# Its notebooks start their own JVMs in child processes: it need not wait for the shared session's
+# group, and runs beside it on the other worker.
+pytestmark = [pytest.mark.spark, pytest.mark.notebook, pytest.mark.xdist_group("spark-pipeline")]
 
 # Loads the registered version 1 through shoprec's verified path, as deploy and the service do,
 # and prints what it serves and what its artifact says about the engine.
