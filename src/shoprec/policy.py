@@ -62,23 +62,32 @@ def _number(path: Path, table: dict[str, Any], name: str, low: float, high: floa
     return float(value)
 
 
-def load_policy(path: Path | None = None) -> Policy:
-    """The deploy policy at `path` (default: the project's), checked field by field."""
-    path = Path(path) if path is not None else policy_path()
+def read_versioned_toml(
+    path: Path, kind: str, repository_file: Path | str, error: type[ShoprecError]
+) -> tuple[dict[str, Any], int, str]:
+    """A versioned policy file: its TOML document, its `version` (an integer >= 1) and the
+    sha256 of its bytes; `error` names the file and what is wrong with it."""
     try:
         raw = path.read_bytes()
-    except OSError as error:
-        raise PolicyError(
-            f"{path}: cannot read the deploy policy ({error.strerror}); it belongs in the "
-            f"repository as {POLICY_FILE}"
+    except OSError as problem:
+        raise error(
+            f"{path}: cannot read the {kind} ({problem.strerror}); it belongs in the "
+            f"repository as {repository_file}"
         ) from None
     try:
         document = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise PolicyError(f"{path}: not valid TOML ({error})") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as problem:
+        raise error(f"{path}: not valid TOML ({problem})") from None
     version = document.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise PolicyError(f"{path}: version = {version!r}; expected an integer >= 1")
+        raise error(f"{path}: version = {version!r}; expected an integer >= 1")
+    return document, version, hashlib.sha256(raw).hexdigest()
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """The deploy policy at `path` (default: the project's), checked field by field."""
+    path = Path(path) if path is not None else policy_path()
+    document, version, sha256 = read_versioned_toml(path, "deploy policy", POLICY_FILE, PolicyError)
     table = document.get("evaluation")
     if not isinstance(table, dict):
         raise PolicyError(f"{path}: missing the [evaluation] table of thresholds")
@@ -96,7 +105,7 @@ def load_policy(path: Path | None = None) -> Policy:
         min_ndcg=_number(path, table, "min_ndcg", 0.0, 1.0),
         min_lift_over_baseline=_number(path, table, "min_lift_over_baseline", 0.0, math.inf),
         max_regression=_number(path, table, "max_regression", 0.0, 0.999999),
-        sha256=hashlib.sha256(raw).hexdigest(),
+        sha256=sha256,
         path=path,
     )
 

@@ -3,15 +3,14 @@
 Versioned with the code; every report records its version and sha256.
 """
 
-import hashlib
 import math
-import tomllib
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
+from shoprec.policy import read_versioned_toml
 from shoprec.runs import project_dir
 
 MONITOR_POLICY_FILE = Path("policy") / "monitor-policy.toml"
@@ -68,20 +67,9 @@ class MonitorPolicy:
 def load_monitor_policy(path: Path | str | None = None) -> MonitorPolicy:
     """The monitoring policy at `path` (default: the project's), checked field by field."""
     path = Path(path) if path else project_dir() / MONITOR_POLICY_FILE
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise MonitorPolicyError(
-            f"{path}: cannot read the monitoring policy ({error.strerror}); it belongs in the "
-            f"repository as {MONITOR_POLICY_FILE}"
-        ) from None
-    try:
-        document = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise MonitorPolicyError(f"{path}: not valid TOML ({error})") from None
-    version = document.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise MonitorPolicyError(f"{path}: version = {version!r}; expected an integer >= 1")
+    document, version, sha256 = read_versioned_toml(
+        path, "monitoring policy", MONITOR_POLICY_FILE, MonitorPolicyError
+    )
     tables = {}
     for name, fields in FIELDS.items():
         table = document.get(name)
@@ -100,4 +88,4 @@ def load_monitor_policy(path: Path | str | None = None) -> MonitorPolicy:
                 )
             values[field] = float(value)
         tables[name] = values
-    return MonitorPolicy(version, sha256=hashlib.sha256(raw).hexdigest(), path=path, **tables)
+    return MonitorPolicy(version, sha256=sha256, path=path, **tables)
