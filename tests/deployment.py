@@ -128,6 +128,16 @@ def live(env: str) -> tuple[str, str] | None:
     return None if answer is None else (answer["model_version"], answer["run_id"])
 
 
+PER_WORKER_FIELDS = ("worker_pid", "loaded_at")
+
+
+def served_model(env: str) -> dict:
+    """What the environment's service serves, without the fields of the worker that answered."""
+    answer = services.health(get_environment(env))
+    assert answer is not None, f"the {env} service does not answer /health"
+    return {key: value for key, value in answer.items() if key not in PER_WORKER_FIELDS}
+
+
 def aliases() -> dict[str, str]:
     return {env: d.version for env, d in state.current().items()}
 
