@@ -21,7 +21,16 @@ def wrk_binary() -> None:
         pytest.skip("wrk not installed; install it with: bash .ci/install-wrk")
 
 
+@pytest.mark.parametrize(
+    ("deployed_runs", "where"),
+    [
+        (("run-a", "run-b"), "this project"),  # production can roll back
+        (("run-a",), "a scratch copy"),  # a fresh `make pipeline`: one version only
+    ],
+)
 def test_benchmark_serve_runs_end_to_end(
+    deployed_runs: tuple[str, ...],
+    where: str,
     runs: Path,  # noqa: F811
     shoprec: Shoprec,  # noqa: F811
     wrk_binary: None,
@@ -30,7 +39,7 @@ def test_benchmark_serve_runs_end_to_end(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("SHOPREC_WORKERS", "1")
-    for run in ("run-a", "run-b"):
+    for run in deployed_runs:
         for env in ("test", "staging", "production"):
             extra = ["--approve"] if env == "production" else []
             assert shoprec("deploy", "--env", env, "--run", run, *extra).code == 0
@@ -46,9 +55,9 @@ def test_benchmark_serve_runs_end_to_end(
     impressions = report["impressions"]
     assert impressions["match"] and impressions["dropped"] == 0
     assert impressions["stored"] == impressions["answered"] >= ours["succeeded"]
-    assert set(impressions["stored_by_version"]) == {"2"}
+    assert set(impressions["stored_by_version"]) == {str(len(deployed_runs))}
     deploy = report["deploy_under_load"]
-    assert deploy["where"] == "this project"
+    assert deploy["where"].startswith(where)
     assert deploy["rollback"]["to_version"] == "1" and deploy["deploy"]["to_version"] == "2"
     assert deploy["load"]["failed"] == 0 and deploy["load"]["requests"] > 0
     markdown = output.with_suffix(".md").read_text()

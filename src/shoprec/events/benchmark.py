@@ -197,13 +197,16 @@ def _scratch_project(run_dir: Path) -> Iterator[list[str]]:
     to test, staging and production (the first copy), on free ports."""
     from shoprec.deploy import deployer, services
     from shoprec.deploy.environments import ENVIRONMENTS
-    from shoprec.runs import RUN_RECORD
+    from shoprec.policy import POLICY_FILE
+    from shoprec.runs import RUN_RECORD, project_dir
     from shoprec.tracking.sync import log_run
 
     saved = {name: os.environ.get(name) for name in
              ["SHOPREC_PROJECT_DIR", "MLFLOW_TRACKING_URI", "SHOPREC_EVENTS_URL",
               *(env.port_variable for env in ENVIRONMENTS.values())]}  # fmt: skip
+    policies = project_dir() / POLICY_FILE.parent  # the gates judge the copies by these
     root = Path(tempfile.mkdtemp(prefix="shoprec-benchmark-"))
+    shutil.copytree(policies, root / POLICY_FILE.parent)
     os.environ["SHOPREC_PROJECT_DIR"] = str(root)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / '.shoprec' / 'mlflow.db'}"
     os.environ.pop("SHOPREC_EVENTS_URL", None)
