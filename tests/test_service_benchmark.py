@@ -21,16 +21,7 @@ def wrk_binary() -> None:
         pytest.skip("wrk not installed; install it with: bash .ci/install-wrk")
 
 
-@pytest.mark.parametrize(
-    ("deployed_runs", "where"),
-    [
-        (("run-a", "run-b"), "this project"),  # production can roll back
-        (("run-a",), "a scratch copy"),  # a fresh `make pipeline`: one version only
-    ],
-)
 def test_benchmark_serve_runs_end_to_end(
-    deployed_runs: tuple[str, ...],
-    where: str,
     runs: Path,  # noqa: F811
     shoprec: Shoprec,  # noqa: F811
     wrk_binary: None,
@@ -39,7 +30,7 @@ def test_benchmark_serve_runs_end_to_end(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("SHOPREC_WORKERS", "1")
-    for run in deployed_runs:
+    for run in ("run-a", "run-b"):
         for env in ("test", "staging", "production"):
             extra = ["--approve"] if env == "production" else []
             assert shoprec("deploy", "--env", env, "--run", run, *extra).code == 0
@@ -55,11 +46,28 @@ def test_benchmark_serve_runs_end_to_end(
     impressions = report["impressions"]
     assert impressions["match"] and impressions["dropped"] == 0
     assert impressions["stored"] == impressions["answered"] >= ours["succeeded"]
-    assert set(impressions["stored_by_version"]) == {str(len(deployed_runs))}
+    assert set(impressions["stored_by_version"]) == {"2"}
     deploy = report["deploy_under_load"]
-    assert deploy["where"].startswith(where)
+    assert deploy["where"] == "this project"
     assert deploy["rollback"]["to_version"] == "1" and deploy["deploy"]["to_version"] == "2"
     assert deploy["load"]["failed"] == 0 and deploy["load"]["requests"] > 0
     markdown = output.with_suffix(".md").read_text()
     assert "| mlflow models serve (defaults) |" in markdown and "shoprec / MLflow:" in markdown
     assert markdown in capsys.readouterr().out
+
+
+def test_a_scratch_project_gives_production_a_version_to_roll_back_to(
+    runs: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a fresh `make pipeline`, production has one version: the deploy-under-load step
+    runs in a scratch copy of the project, judged by the repository's policies."""
+    monkeypatch.setenv("SHOPREC_WORKERS", "1")
+    paths = [f"/recommendations?user_id={user}&k=10" for user in (1, 2, 3)]
+    with benchmark._scratch_project(runs / "run-a") as ids:
+        assert ids == ["run-a-a", "run-a-b"]
+        deploy = benchmark._deploy_and_rollback(paths, 20, ids[1])
+    assert deploy["rollback"]["to_version"] == "1" and deploy["deploy"]["to_version"] == "2"
+    assert deploy["load"]["requests"] > 0 and deploy["load"]["failed"] == 0
+    assert set(deploy["answers_by_version"]) == {"1", "2"}
+    assert os.environ["SHOPREC_PROJECT_DIR"] == str(runs.parent)  # the project is itself again
