@@ -1,13 +1,20 @@
 """`shoprec pipeline --engine spark` end to end: a run whose model registers and loads like any.
 
-Marked `spark` (skipped, saying why, without pyspark or a Java 17+ JDK). The notebooks start
-their own `local[2]` Spark sessions (SHOPREC_SPARK_MASTER), one per notebook.
+Marked `spark` (skipped, saying why, without pyspark or a Java 17+ JDK). The notebooks reach
+Spark as they would a cluster's: through a Spark Connect server (`local[2]` behind it) that the
+test starts on 127.0.0.1 and names in SHOPREC_SPARK_MASTER. The local-session path is tested
+by tests/test_spark.py and notebooks/lib/spark_engine.ipynb.
 """
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -58,10 +65,56 @@ def java() -> None:
         pytest.skip(f"no Java for Spark 4: {problem} (run .ci/install-jdk)")
 
 
-def test_spark_pipeline_registers_a_model_that_loads_and_says_spark(java, project):
+CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+
+@pytest.fixture(scope="module")
+def spark_connect(java: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Spark Connect server on a free port of 127.0.0.1, `local[2]` behind it; its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = {
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.driver.host": "127.0.0.1",
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "8",
+    }
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    command = [str(submit), "--class", CONNECT_SERVER, "--master", "local[2]"]
+    for key, value in settings.items():
+        command += ["--conf", f"{key}={value}"]
+    log = tmp_path_factory.mktemp("spark-connect") / "server.log"
+    # The server's Python workers (pandas UDFs) run this interpreter, with this shoprec.
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, f"the Spark Connect server exited: {log.read_text()}"
+            assert time.monotonic() < deadline, f"no Spark Connect server: {log.read_text()}"
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def test_spark_pipeline_registers_a_model_that_loads_and_says_spark(spark_connect, project):
     result = _run(
         "-m", "shoprec.cli", "pipeline", "--profile", "smoke", "--engine", "spark", "--quiet",
-        SHOPREC_SPARK_MASTER="local[2]",
+        SHOPREC_SPARK_MASTER=spark_connect,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     latest = project / "runs" / "latest"
@@ -86,12 +139,12 @@ def test_spark_pipeline_registers_a_model_that_loads_and_says_spark(java, projec
     assert registered["metadata"]["engine"] == {
         "engine": "spark",
         "spark_version": pyspark.__version__,
-        "spark_master": "local[2]",
+        "spark_master": spark_connect,
     }
     assert registered["tags"] == {
         "shoprec.engine": "spark",
         "shoprec.spark_version": pyspark.__version__,
-        "shoprec.spark_master": "local[2]",
+        "shoprec.spark_master": spark_connect,
     }  # tracked with the run, for search in MLflow
     expected = [
         int(line.split(",")[1])
