@@ -1,6 +1,7 @@
 """Shared fixtures: a small deterministic shop, its split, fitted models, a scratch project."""
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import pytest
 from shoprec.datasets import Dataset, load_dataset
 from shoprec.interactions import split_interactions
 from shoprec.models import Recommender, make_model
+from shoprec.tracking.store import local_database
 
 
 @pytest.fixture(scope="session")
@@ -50,13 +52,18 @@ def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_root: Path) -> Path:
-    """A scratch project directory with the repository's notebooks and lock file."""
+def project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_root: Path, empty_store: Path
+) -> Path:
+    """A scratch project directory with the repository's notebooks and lock file, and its own
+    tracking store (MLflow's tables made once per session: creating them takes seconds)."""
     (tmp_path / "notebooks").symlink_to(repo_root / "notebooks")
     (tmp_path / "requirements.lock").symlink_to(repo_root / "requirements.lock")
     (tmp_path / "policy").symlink_to(repo_root / "policy")
     monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the project's own store
+    local_database().parent.mkdir()
+    shutil.copyfile(empty_store, local_database())
     return tmp_path
 
 
