@@ -165,9 +165,10 @@ def test_status_and_history_with_nothing_deployed(project: Path, shoprec: Shopre
     result = shoprec("status")
     assert result.code == 0
     lines = result.out.splitlines()
-    assert lines[0].split() == ["ENVIRONMENT", "URL", "VERSION", "RUN", "SINCE", "SERVICE"]
+    header = ["ENVIRONMENT", "URL", "VERSION", "CANARY", "RUN", "SINCE", "SERVICE"]
+    assert lines[0].split() == header
     assert [line.split()[0] for line in lines[1:]] == ["test", "staging", "production"]
-    assert all(line.split()[2:] == ["-", "-", "-", "down"] for line in lines[1:])
+    assert all(line.split()[2:] == ["-", "-", "-", "-", "down"] for line in lines[1:])
     assert shoprec("history").out == "nothing deployed yet\n"
 
 
@@ -211,7 +212,8 @@ def test_promotion_path_through_the_gates_and_rollback(runs: Path, shoprec: Shop
     assert shoprec("deploy", "--env", "production", "--run", "run-b", "--approve").code == 0
     assert {env: live(env) for env in ENVIRONMENTS} == dict.fromkeys(ENVIRONMENTS, ("2", "run-b"))
     status = shoprec("status").out.splitlines()[1:]
-    assert [line.split()[0:1] + line.split()[2:4] + line.split()[5:] for line in status] == [
+    columns = [line.split() for line in status]  # environment url version canary run since service
+    assert [[c[0], c[2], c[4], *c[6:]] for c in columns] == [
         [env, "2", "run-b", "up"] for env in ENVIRONMENTS
     ]
 
@@ -309,7 +311,7 @@ def test_stop_and_start_keep_the_aliases(runs: Path, shoprec: Shoprec) -> None:
     assert live("test") is None
     assert not services.pid_path(get_environment("test")).exists()
     status = shoprec("status").out.splitlines()[1:]
-    assert [line.split()[2:4] + line.split()[-1:] for line in status] == [
+    assert [[c[2], c[4], c[-1]] for c in (line.split() for line in status)] == [
         ["1", "run-a", "down"],
         ["-", "-", "down"],
         ["-", "-", "down"],

@@ -12,6 +12,7 @@ from deployment import (  # noqa: F401 - fixtures
     live,
     make_run,
     project,
+    served_model,
     shoprec,
 )
 
@@ -64,6 +65,12 @@ def test_canary_simulation_monitor_and_auto_rollback(
     versions = _production_lists(range(60))
     assert versions == {u: "2" if in_canary(u, 0.5, "2") else "1" for u in range(60)}
     assert versions == _production_lists(range(60))  # the same user, the same arm
+    (row,) = [line.split() for line in shoprec("status").out.splitlines() if "production" in line]
+    assert row[2:4] == ["1", "2"] and row[4] == "(50%)" and row[-1] == "up"
+    assert shoprec("stop", "--env", "production").code == 0
+    assert shoprec("start", "--env", "production").code == 0  # with its canary, as it was
+    assert versions == _production_lists(range(60))
+    assert served_model("production")["canary_fraction"] == 0.5
 
     simulated = shoprec("simulate", "--env", "production", "--users", "150", "--rate", "60",
                         "--duration", "20", "--profile", "smoke", "--shop-seed", "7",

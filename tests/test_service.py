@@ -42,6 +42,7 @@ def test_health_names_the_served_model(client: TestClient, model_dir: Path) -> N
     assert body["algorithm"] == "cooccurrence"
     assert body["model_sha256"] == read_metadata(model_dir)["files"][ARRAYS_FILE]
     assert body["loaded_at"] and body["worker_pid"] > 0
+    assert body["canary_version"] is None and body["canary_fraction"] is None  # no canary runs
     assert client.head("/health").status_code == 200
 
 

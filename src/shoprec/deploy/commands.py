@@ -92,7 +92,7 @@ def status_command(args: argparse.Namespace) -> int:
     killed) is removed and said so.
     """
     aliases = state.current() if args.registry else None
-    rows = [("ENVIRONMENT", "URL", "VERSION", "RUN", "SINCE", "SERVICE")]
+    rows = [("ENVIRONMENT", "URL", "VERSION", "CANARY", "RUN", "SINCE", "SERVICE")]
     down, mismatched, notes = [], [], []
     for name, env in ENVIRONMENTS.items():
         deployed = services.deployed(env)
@@ -101,19 +101,24 @@ def status_command(args: argparse.Namespace) -> int:
             notes.append(f"{name}: removed stale pid file (process {stale} is gone)")
         live = services.health(env)
         version = deployed["version"] if deployed else None
+        canary = (deployed or {}).get("canary") or {}
         if live is None:
             service = "down"
             if deployed is not None:
                 down.append(name)
-        elif live.get("model_version") == version:
-            service = "up"
-        else:
+        elif live.get("model_version") != version:
             service = f"up (serving version {live.get('model_version')})"
+        elif live.get("canary_version") != canary.get("version"):
+            service = f"up (canary: version {live.get('canary_version') or 'none'})"
+        else:
+            service = "up"
         if deployed is None:
-            rows.append((name, env.url, "-", "-", "-", service))
+            rows.append((name, env.url, "-", "-", "-", "-", service))
         else:
             since = _seconds(deployed.get("since"))
-            rows.append((name, env.url, version, deployed.get("run_id") or "-", since, service))
+            shown = f"{canary['version']} ({canary['fraction']:.0%})" if canary else "-"
+            run_id = deployed.get("run_id") or "-"
+            rows.append((name, env.url, version, shown, run_id, since, service))
         if aliases is not None:
             alias = aliases.get(name)
             if (alias and alias.version) != version:

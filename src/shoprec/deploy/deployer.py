@@ -207,7 +207,8 @@ def rollback(env_name: str, reason: str | None = None) -> tuple[state.Deployment
 
 
 def start(env_name: str) -> tuple[state.Deployment, int | None]:
-    """Start `env_name`'s service for its alias; the pid, or None if it was already up."""
+    """Start `env_name`'s service for its alias, with its running canary if it has one; the
+    pid, or None if it was already up."""
     env = get_environment(env_name)
     deployment = state.current().get(env.name)
     if deployment is None:
@@ -216,4 +217,17 @@ def start(env_name: str) -> tuple[state.Deployment, int | None]:
     if live is not None and live.get("model_version") == deployment.version:
         return deployment, None
     _load(registry.get_version(client(), deployment.version))
-    return deployment, services.start(env, deployment.version)
+    canary = None
+    challenger = canary_version(env.name)
+    if challenger is not None:
+        asked = (services.deployed(env) or {}).get("canary") or {}
+        if asked.get("version") != str(challenger.version) or "fraction" not in asked:
+            raise DeployError(
+                f"{env.name} runs a canary of version {challenger.version} (registry alias "
+                f"{canary_alias(env.name)}), but its share of users is not recorded here; end it "
+                f"(shoprec monitor --env {env.name} --auto-rollback, or shoprec promote --env "
+                f"{env.name}) or deploy it again with --canary"
+            )
+        _load(challenger)
+        canary = (str(challenger.version), float(asked["fraction"]))
+    return deployment, services.start(env, deployment.version, canary=canary)

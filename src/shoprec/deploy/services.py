@@ -248,9 +248,14 @@ def worker_count_of(env: Environment) -> int:
         return worker_count()
 
 
-def start(env: Environment, version: str, timeout: float = START_TIMEOUT) -> int:
+def start(
+    env: Environment,
+    version: str,
+    timeout: float = START_TIMEOUT,
+    canary: tuple[str, float] | None = None,
+) -> int:
     """Start the environment's service detached; return its pid once every worker serves
-    `version`."""
+    `version` (and `canary`'s challenger version to its share of users, if given)."""
     live = health(env)
     if live is not None:
         raise ServiceError(
@@ -266,10 +271,12 @@ def start(env: Environment, version: str, timeout: float = START_TIMEOUT) -> int
     folder = control_dir(env)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "workers.count").write_text(f"{workers}\n")
-    token = _target(folder, version)
+    challenger, fraction = canary if canary is not None else (None, None)
+    token = _target(folder, version, challenger, fraction)
+    also = f" (and version {challenger} to {fraction:.0%} of users)" if canary else ""
     progress.info(
         f"{env.name}: starting {workers} worker(s) on {env.url}; waiting until each serves "
-        f"version {version} (up to {timeout:.0f} s)"
+        f"version {version}{also} (up to {timeout:.0f} s)"
     )
     command = [sys.executable, "-m", RUNNER, "--env", env.name, "--host", HOST]
     command += ["--port", str(env.port), "--workers", str(workers)]
@@ -295,7 +302,9 @@ def start(env: Environment, version: str, timeout: float = START_TIMEOUT) -> int
     _children[process.pid] = process
     pid_path(env).write_text(f"{process.pid}\n")
     try:
-        _wait_for_workers(env, process.pid, token, version, timeout, process)
+        _wait_for_workers(
+            env, process.pid, token, version, timeout, process, canary_version=challenger
+        )
     except ServiceError:
         _terminate(process.pid, STOP_TIMEOUT)
         pid_path(env).unlink(missing_ok=True)

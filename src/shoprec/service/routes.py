@@ -249,8 +249,11 @@ async def similar_items(request: Request) -> Response:
 @router.head("/health", include_in_schema=False)
 @router.get("/health", response_model=Health)
 async def health(request: Request) -> Response:
-    """Whether the service is up, and which model version this worker serves."""
-    served: ServedModel = request.app.state.holder.current
+    """Whether the service is up, which model version this worker serves, and its canary's
+    challenger version and share of users (null when no canary runs)."""
+    holder = request.app.state.holder
+    served: ServedModel = holder.current
+    canary = holder.canary
     query(request)
     body = {
         "status": "ok",
@@ -259,6 +262,8 @@ async def health(request: Request) -> Response:
         "run_id": served.run_id,
         "algorithm": served.algorithm,
         "model_sha256": served.model_sha256,
+        "canary_version": canary[0].model_version if canary else None,
+        "canary_fraction": canary[1] if canary else None,
         "loaded_at": served.loaded_at,
         "worker_pid": os.getpid(),
     }
