@@ -8,6 +8,7 @@ and sha256, and deploy refuses a run evaluated under a different policy.
 import hashlib
 import math
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,12 +160,80 @@ def comparability(
     return None
 
 
+# What the candidate's nDCG is held against in the regression check (an evaluation's `basis`).
+PRODUCTION_MODEL = "production model"
+PRODUCTION_RECIPE = "production's recipe refit on the candidate's training data"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How production's model was made: its algorithm and hyperparameters, to fit again."""
+
+    algorithm: str
+    params: dict[str, Any]
+
+    def record(self) -> dict[str, Any]:
+        """What an evaluation records of the recipe."""
+        return {"algorithm": self.algorithm, "params": dict(self.params)}
+
+
+def production_recipe(record: dict[str, Any], algorithms: Iterable[str]) -> Recipe | str:
+    """Production's recipe from its artifact record (`model.json`), or why it cannot be refit.
+
+    `algorithms` are the algorithm names this shoprec can fit. The recipe is the record's
+    `algorithm` and `params` (every hyperparameter, seeds included, so a refit is deterministic).
+    """
+    known = sorted(algorithms)
+    algorithm, params = record.get("algorithm"), record.get("params")
+    if not isinstance(algorithm, str) or not algorithm:
+        return f"production's model.json records no algorithm (algorithm={algorithm!r})"
+    if algorithm not in known:
+        return f"production's algorithm {algorithm!r} is unknown here; expected one of {known}"
+    if not isinstance(params, dict) or not all(isinstance(name, str) for name in params):
+        return (
+            f"production's model.json records no hyperparameters for {algorithm!r} "
+            f"(params={params!r}); expected a table of name = value"
+        )
+    return Recipe(algorithm, dict(params))
+
+
+def production_basis(
+    not_comparable: str | None, recipe: Recipe | str | None, trained_on: dict[str, Any]
+) -> dict[str, Any]:
+    """What the candidate is compared with, for `decide`'s `production` argument.
+
+    `not_comparable` is `comparability`'s answer: None when production's own score on the
+    candidate's held-out data means something, and the candidate is held against production's
+    model. Otherwise it is held against production's `recipe` refit on the candidate's training
+    data; when there is no recipe (a string says why), nothing can be compared: `not comparable`.
+    `trained_on` is what production was trained on (dataset, profile), for the record.
+    """
+    if not_comparable is None:
+        return {"status": COMPARED, "basis": PRODUCTION_MODEL, "trained_on": trained_on}
+    if isinstance(recipe, Recipe):
+        return {
+            "status": COMPARED,
+            "basis": PRODUCTION_RECIPE,
+            "basis_reason": f"production's own score means nothing here: {not_comparable}",
+            "recipe": recipe.record(),
+            "trained_on": trained_on,
+        }
+    problem = recipe or "no recipe was given"
+    return {
+        "status": NOT_COMPARABLE,
+        "reason": f"{not_comparable}; and production's recipe cannot be refit instead: {problem}",
+        "trained_on": trained_on,
+    }
+
+
 def decide(policy: Policy, ndcg: dict[str, float], production: dict[str, Any]) -> dict[str, Any]:
     """The evaluation's verdict under `policy`: status, passed, checks (value and threshold each).
 
-    `ndcg` holds nDCG@k for `candidate`, `baseline` and, when compared, `production`;
-    `production` says what became of the comparison (`status`, and `reason` unless compared).
-    Only `passed` may ship: an evaluation that could not reach production is `incomplete`.
+    `ndcg` holds nDCG@k for `candidate`, `baseline` and, when compared, `production` (the
+    production model's, or its recipe's refit, as `production["basis"]` says: see
+    `production_basis`); `production` says what became of the comparison (`status`, and `reason`
+    unless compared). Only `passed` may ship: an evaluation that could not reach production is
+    `incomplete`, one that could not compare with it (nor with its recipe) `failed`.
     """
     k, candidate = policy.k, ndcg["candidate"]
     checks = [
@@ -184,13 +253,15 @@ def decide(policy: Policy, ndcg: dict[str, float], production: dict[str, Any]) -
     status = production["status"]
     if status != NO_PRODUCTION:
         threshold = (1 - policy.max_regression) * ndcg["production"] if status == COMPARED else None
+        basis = production.get("basis", PRODUCTION_MODEL)
+        against = "production's recipe (refit)" if basis == PRODUCTION_RECIPE else "production"
         checks.append(
             {
-                "check": f"nDCG@{k} >= (1 - {policy.max_regression}) x production",
+                "check": f"nDCG@{k} >= (1 - {policy.max_regression}) x {against}",
                 "value": candidate,
                 "threshold": threshold,
                 "passed": status == COMPARED and bool(candidate >= threshold),
-                **({"detail": production["reason"]} if status != COMPARED else {}),
+                **({"basis": basis} if status == COMPARED else {"detail": production["reason"]}),
             }
         )
     if not all(check["passed"] for check in checks[:2]) or status == NOT_COMPARABLE:
