@@ -1,7 +1,8 @@
 """Issue 11, fault 1: the evaluation gate could be talked around.
 
 - thresholds were run parameters (`-p min_lift_over_baseline=0 -p max_regression=0.99`);
-- production was "compared" on data it was not trained for (another profile);
+- production was "compared" on data it was not trained for (another profile): now its recipe
+  is refit on the candidate's training data instead, or, without one, the comparison fails;
 - with the store down, the production comparison was silently skipped and the run "passed".
 """
 
@@ -24,6 +25,7 @@ from shoprec.policy import (
     COMPARED,
     NO_PRODUCTION,
     NOT_COMPARABLE,
+    PRODUCTION_RECIPE,
     UNAVAILABLE,
     PolicyError,
     comparability,
@@ -145,21 +147,49 @@ def _production_like(candidate: Path, target: Path, **training: object) -> Path:
 
 
 @pytest.mark.notebook
-def test_production_from_another_profile_fails_the_comparison(
+def test_production_from_another_profile_is_compared_through_its_recipe_refit(
+    candidate: Path, repo_root: Path, tmp_path: Path
+) -> None:
+    """Production's own score on another profile's data is never used: its recipe (here the
+    candidate's own) is refit on the candidate's training split and scores exactly the same."""
+    production = _production_like(candidate, tmp_path / "production", profile="default")
+    evaluation = _evaluate(
+        repo_root, candidate, tmp_path / "out", production_model_dir=str(production)
+    )
+    assert evaluation["status"] == "passed"
+    assert evaluation["production"]["status"] == COMPARED
+    assert evaluation["production"]["basis"] == PRODUCTION_RECIPE
+    assert "profile='default'" in evaluation["production"]["basis_reason"]
+    assert evaluation["production"]["recipe"] == {
+        key: read_metadata(candidate)[key] for key in ("algorithm", "params")
+    }
+    assert "production" not in evaluation["metrics"]
+    refit = evaluation["metrics"]["production (recipe refit)"]
+    assert refit == evaluation["metrics"]["candidate"]  # deterministic refit, same recipe
+    assert evaluation["checks"][-1]["check"].endswith("x production's recipe (refit)")
+
+
+@pytest.mark.notebook
+def test_production_whose_recipe_cannot_be_refit_fails_the_comparison(
     candidate: Path, repo_root: Path, tmp_path: Path
 ) -> None:
     production = _production_like(candidate, tmp_path / "production", profile="default")
+    record = json.loads((production / "model.json").read_text())
+    record["params"]["n_neighbours"] = 0  # loads, but cannot be fit again
+    (production / "model.json").write_text(json.dumps(record))
     evaluation = _evaluate(
         repo_root, candidate, tmp_path / "out", production_model_dir=str(production)
     )
     assert evaluation["status"] == "failed" and evaluation["passed"] is False
     assert evaluation["production"]["status"] == NOT_COMPARABLE
-    assert "profile='default'" in evaluation["checks"][-1]["detail"]
-    assert "production" not in evaluation["metrics"]
+    reason = evaluation["checks"][-1]["detail"]
+    assert "profile='default'" in reason and "recipe cannot be refit instead" in reason
+    assert "n_neighbours" in reason
+    assert not any(name.startswith("production") for name in evaluation["metrics"])
 
 
 @pytest.mark.notebook
-def test_production_that_saw_the_held_out_data_fails_the_comparison(
+def test_production_that_saw_the_held_out_data_is_held_to_its_recipe(
     candidate: Path, repo_root: Path, tmp_path: Path, smoke_data
 ) -> None:
     metadata = read_metadata(candidate)["metadata"]
@@ -170,8 +200,12 @@ def test_production_that_saw_the_held_out_data_fails_the_comparison(
     evaluation = _evaluate(
         repo_root, candidate, tmp_path / "out", production_model_dir=str(production)
     )
-    assert evaluation["status"] == "failed"
-    assert "held-out interactions" in evaluation["production"]["reason"]
+    assert "held-out interactions" in evaluation["production"]["basis_reason"]
+    assert evaluation["production"]["recipe"] == {"algorithm": "popularity", "params": {}}
+    metrics = evaluation["metrics"]
+    # popularity refit on the training split is the baseline, not the leaky model's score
+    assert metrics["production (recipe refit)"] == metrics["baseline (popularity)"]
+    assert evaluation["status"] == "passed"
 
 
 @pytest.mark.notebook
