@@ -4,37 +4,34 @@
 The statistics over many seeds (a bad canary in 10 seeds, A/A in 20, whether the CTR interval
 holds the simulator's truth) use the in-process simulator against the real serving code
 (`ServedModel`) and the monitor's own decision (`decide`), checked every `CHECK_EVERY` lists.
-The timeline (traffic, taste shift, drift and CTR drop detected, retrain on the event store's
-events through `--dataset events`, CTR recovering) runs on an event store with the monitor's
-library (`read_window`, `summarise`, `breaches`).
+The timeline runs on local services in a scratch project (`shoprec.monitoring.timeline`):
+pipeline, deploy through the gates, shoppers over HTTP, a taste shift, `shoprec monitor
+--check` detecting drift and the CTR drop, `shoprec pipeline --dataset events`, its deploy
+through the gates, CTR recovering.
 """
 
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from shoprec.artifact import save_model
 from shoprec.datasets import load_dataset
-from shoprec.events.store import EventStore
 from shoprec.models import make_model
-from shoprec.monitoring.data import read_window
-from shoprec.monitoring.decisions import ROLL_BACK, breaches, decide
+from shoprec.monitoring.decisions import ROLL_BACK, decide
 from shoprec.monitoring.policy import load_monitor_policy
-from shoprec.monitoring.report import Catalogue, summarise
 from shoprec.monitoring.stats import rate_interval
-from shoprec.runs import runs_dir
+from shoprec.monitoring.timeline import live_timeline
+from shoprec.runs import project_dir, runs_dir
 from shoprec.service.served import ServedModel, load_served_model
 from shoprec.simulation.database import shuffled_model
 from shoprec.simulation.inprocess import (
-    DEFAULT_START,
     ModelRouter,
     Simulation,
-    to_store_records,
 )
 from shoprec.simulation.world import World
 
@@ -46,10 +43,6 @@ BAD_CANARY_LIMIT = 20_000
 AA_SEEDS = 20
 AA_IMPRESSIONS = 6_000
 BUCKET = 500  # lists per version and bucket, for the interval check
-PHASE = 3_000  # visits per timeline phase
-AFTER_SHIFT = 6_000  # visits between the taste shift and the retrain
-TIMELINE_RATE = 1.0  # visits per simulated second
-CLICK_LAG = pd.Timedelta(minutes=2)  # lists younger than this may still be clicked: not judged
 
 
 def _clicked(visit: Any) -> bool:
@@ -97,103 +90,46 @@ def _served(model: Any, directory: Path, version: str) -> ServedModel:
     return load_served_model(directory / version, None, "production", version)
 
 
-def timeline(output: Path, world: World, champion: ServedModel, policy: Any) -> dict[str, Any]:
-    """Traffic, a taste shift, detection, a retrain on the stored events, recovery."""
-    store_path = output / "events.db"
-    store_path.unlink(missing_ok=True)
-    url = f"sqlite:///{store_path}"
-    store = EventStore(url)
-    router = ModelRouter(champion, seed=11)
-    simulation = Simulation(
-        world,
-        router,
-        seed=11,
-        rate=TIMELINE_RATE,
-        drift="taste-shift",
-        drift_at=PHASE / TIMELINE_RATE,
-    )
-    catalogues = {champion.label: Catalogue.of(champion.model)}
-    phases: dict[str, list[Any]] = {}
-
-    def run(name: str, count: int) -> pd.Timestamp:
-        visits = list(simulation.run(count))
-        phases[name] = visits
-        impressions, feedback = to_store_records(visits, "production", 11 + len(phases))
-        store.add_impressions(impressions)
-        store.add_feedback(feedback)
-        return pd.Timestamp(DEFAULT_START) + pd.Timedelta(seconds=simulation.clock)
-
-    def ctr(name: str) -> float:
-        return float(np.mean([_clicked(v) for v in phases[name]]))
-
-    def truth(name: str) -> float:
-        return float(np.mean([v.expected_ctr for v in phases[name]]))
-
-    before_end = run("before", PHASE)
-    detected_at = None
-    after = []
-    for step in range(AFTER_SHIFT // CHECK_EVERY):
-        now = run(f"after-{step}", CHECK_EVERY)
-        after += phases[f"after-{step}"]
-        if detected_at is not None:
-            continue  # collecting what shoppers do now, for the retrain
-        # the monitor at `now` sees events up to now, and judges lists old enough to be clicked
-        window = read_window(store, "production", before_end, now - CLICK_LAG, now)
-        comparison = read_window(store, "production", DEFAULT_START, before_end, now)
-        summary = summarise(window, catalogues, policy, comparison)
-        found = [b for b in breaches(summary, policy) if b.metric in ("ctr_drop", "item_drift_js")]
-        if found and detected_at is None:
-            detected_at = (step + 1) * CHECK_EVERY
-            detection = [b.describe() for b in found]
-            drift = summary["drift"]
-    phases["after"] = after
-    # Retrain on what shoppers did since the shift: the event store as a dataset.
-    data = load_dataset("events", PROFILE, url=url)
-    shifted_at = before_end.timestamp()
-    recent = data.interactions[data.interactions["timestamp"] >= shifted_at]
-    retrained = make_model("cooccurrence").fit(recent)
-    served = _served(retrained, output / "models", "3")
-    simulation.recommend = ModelRouter(served, seed=12)
-    run("retrained", PHASE)
-    store.dispose()
-    return {
-        "drift_detected": detected_at is not None,
-        "impressions_to_detection": detected_at,
-        "detected": detection if detected_at is not None else [],
-        "item_js_at_detection": drift["item_js"] if detected_at is not None else None,
-        "ctr_before": ctr("before"),
-        "ctr_after_shift": ctr("after"),
-        "ctr_after_retrain": ctr("retrained"),
-        "true_ctr": {
-            "before": truth("before"),
-            "after_shift": truth("after"),
-            "after_retrain": truth("retrained"),
-        },  # fmt: skip
-        "retrain_interactions": len(recent),
-        "phases": {name: len(phases[name]) for name in ("before", "after", "retrained")},
-    }, phases
+def statistics(world: World, champion: ServedModel, poor: ServedModel, twin: ServedModel,
+               policy: Any) -> tuple[list[int | None], int, int, int]:  # fmt: skip
+    """The bad canary in every seed (impressions to rollback), the A/A false alarms, and how
+    many CTR buckets' intervals held the truth (and of how many)."""
+    rollbacks, held, total = [], 0, 0
+    for seed in range(BAD_CANARY_SEEDS):
+        at, visits = canary_run(world, champion, poor, 100 + seed, BAD_CANARY_LIMIT, policy)
+        rollbacks.append(at)
+        print(f"bad canary, seed {seed}: rolled back after {at} impressions", file=sys.stderr)
+    false_alarms = 0
+    for seed in range(AA_SEEDS):
+        at, visits = canary_run(world, champion, twin, 200 + seed, AA_IMPRESSIONS, policy)
+        false_alarms += at is not None
+        bucket_held, bucket_total = within_interval(visits)
+        held, total = held + bucket_held, total + bucket_total
+        print(f"A/A, seed {seed}: {'false alarm at ' + str(at) if at else 'no alarm'}",
+              file=sys.stderr)  # fmt: skip
+    return rollbacks, false_alarms, held, total
 
 
-def _plots(output: Path, phases: dict[str, list[Any]], rollbacks: list[int | None]) -> list[str]:
+def _plots(output: Path, shift: dict[str, Any], rollbacks: list[int | None]) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    clicks = [_clicked(v) for name in ("before", "after", "retrained") for v in phases[name]]
-    truth = [v.expected_ctr for name in ("before", "after", "retrained") for v in phases[name]]
-    width = 250
-    rolling = pd.Series(clicks, dtype=float).rolling(width).mean()
-    figure, axis = plt.subplots(figsize=(8, 3.5))
-    axis.plot(rolling.to_numpy(), label=f"measured CTR (rolling {width} lists)")
-    axis.plot(pd.Series(truth).rolling(width).mean().to_numpy(), label="true CTR (simulator)")
-    marks = ((len(phases["before"]), "taste shift"),
-             (len(phases["before"]) + len(phases["after"]), "retrained model"))  # fmt: skip
-    for x, label in marks:
-        axis.axvline(x, color="grey", linestyle="--")
-        axis.text(x, 0.02, f" {label}", color="grey")
-    axis.set_xlabel("lists served")
+    names = ("before", "after_shift", "after_retrain")
+    labels = ("before the shift", "after the shift", "after the retrain")
+    measured = [shift["phases"][name] for name in names]
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    low = [m["ctr"] - m["interval"][0] for m in measured]
+    high = [m["interval"][1] - m["ctr"] for m in measured]
+    axis.errorbar(range(3), [m["ctr"] for m in measured], yerr=[low, high], fmt="o", capsize=6,
+                  label="measured CTR (event store, 95% interval)")  # fmt: skip
+    axis.plot(range(3), [shift["true_ctr"][name] for name in names], "x", markersize=10,
+              label="true CTR (simulator)")  # fmt: skip
+    axis.set_xticks(range(3), [f"{label}\n{m['lists']} lists" for label, m in
+                               zip(labels, measured, strict=True)])  # fmt: skip
     axis.set_ylabel("CTR")
+    axis.set_title("Live timeline: shoppers over HTTP against the production service")
     axis.legend()
     figure.savefig(output / "timeline.png", dpi=100, bbox_inches="tight")
     plt.close(figure)
@@ -221,20 +157,13 @@ def main(output: Path | None = None) -> dict[str, Any]:
     poor = _served(shuffled_model(data.interactions, 1), models, "2")
     twin = load_served_model(models / "1", None, "production", "2")  # the same model, version 2
 
-    rollbacks, held, total = [], 0, 0
-    for seed in range(BAD_CANARY_SEEDS):
-        at, visits = canary_run(world, champion, poor, 100 + seed, BAD_CANARY_LIMIT, policy)
-        rollbacks.append(at)
-        print(f"bad canary, seed {seed}: rolled back after {at} impressions", file=sys.stderr)
-    false_alarms = 0
-    for seed in range(AA_SEEDS):
-        at, visits = canary_run(world, champion, twin, 200 + seed, AA_IMPRESSIONS, policy)
-        false_alarms += at is not None
-        bucket_held, bucket_total = within_interval(visits)
-        held, total = held + bucket_held, total + bucket_total
-        print(f"A/A, seed {seed}: {'false alarm at ' + str(at) if at else 'no alarm'}",
-              file=sys.stderr)  # fmt: skip
-    shift, phases = timeline(output, world, champion, policy)
+    # The timeline's commands run in child processes (services, pipelines, shoppers): the
+    # thread waits on them while this one computes the many-seed statistics.
+    print("timeline on local services (scratch project) ...", file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        timeline = pool.submit(live_timeline, output / "project", project_dir())
+        rollbacks, false_alarms, held, total = statistics(world, champion, poor, twin, policy)
+        shift = timeline.result()
     report = {
         "bad_canary": {
             "seeds": BAD_CANARY_SEEDS,
@@ -255,7 +184,7 @@ def main(output: Path | None = None) -> dict[str, Any]:
         "policy": {"version": policy.version, "sha256": policy.sha256},
         "profile": PROFILE,
     }
-    plots = _plots(output, phases, rollbacks)
+    plots = _plots(output, shift, rollbacks)
     report["seconds"] = round(time.monotonic() - started, 1)
     (output / "report.json").write_text(json.dumps(report, indent=2, default=str))
     (output / "report.md").write_text(markdown(report, plots))
@@ -265,6 +194,7 @@ def main(output: Path | None = None) -> dict[str, Any]:
 def markdown(report: dict[str, Any], plots: list[str]) -> str:
     """The report for people."""
     bad, aa, shift = report["bad_canary"], report["aa"], report["taste_shift"]
+    retrain = shift["retrain"]
     return "\n".join([
         "# shoprec monitor demo",
         "",
@@ -283,12 +213,24 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
         f"| taste shift | detected: {shift['drift_detected']} after "
         f"{shift['impressions_to_detection']} impressions | detected |",
         "",
-        f"CTR before the shift {shift['ctr_before']:.3f}, after it {shift['ctr_after_shift']:.3f},"
-        f" after retraining on {shift['retrain_interactions']} interactions from the event store "
-        f"{shift['ctr_after_retrain']:.3f} (true CTR: "
-        + ", ".join(f"{k} {v:.3f}" for k, v in shift["true_ctr"].items()) + ").",
+        "The timeline ran on local services in a scratch project: `shoprec pipeline` (smoke), "
+        "`shoprec deploy` through test, staging and production, `shoprec simulate` over HTTP "
+        "with a taste shift, `shoprec monitor --check`, `shoprec pipeline --dataset events`, "
+        "its deploy through the gates, `shoprec simulate` again (steps: "
+        + ", ".join(f"{k} {v} s" for k, v in shift["steps_seconds"].items()) + ").",
         "",
-        "What the monitor saw at detection: " + "; ".join(shift["detected"]),
+        f"CTR measured from the event store: before the shift {shift['ctr_before']:.3f}, after "
+        f"it {shift['ctr_after_shift']:.3f}, after the retrain {shift['ctr_after_retrain']:.3f} "
+        "(true CTR: " + ", ".join(f"{k} {v:.3f}" for k, v in shift["true_ctr"].items()) + ").",
+        "",
+        "What `shoprec monitor --check` reported after the shift: "
+        + ("; ".join(shift["breaches"]) or "nothing"),
+        "",
+        f"The retrain ({retrain['run']}) was evaluated {retrain['evaluation']} against "
+        f"{retrain['basis']} ({retrain['basis_reason']}): {retrain['check']}: "
+        f"{retrain['value']:.4f} against {retrain['threshold']:.4f}; "
+        + ("deployed to production through the gates." if retrain["deployed"]
+           else "the gates refused it, so production kept the old model."),
         "",
         *[f"![{name}]({name})" for name in plots],
         "",

@@ -6,7 +6,9 @@ visit is `GET /recommendations`, then the visit's clicks, add-to-carts and purch
 URL, and every run is bounded: at most `MAX_DURATION` seconds and `rate x duration` requests.
 The ground truth (each list's true CTR, by model version) goes to `runs/simulate-<id>/`.
 A visit's events are sent at once, time-stamped as if a shopper's minutes passed in seconds
-(`TIME_SCALE`), so a short run's feedback lies within the monitor's attribution window.
+(`TIME_SCALE`), so a short run's feedback lies within the monitor's attribution window. Event
+ids derive from the list's request id, so a second run with the same seed (the same shoppers,
+the same drift) stores its own feedback instead of being taken for a resend of the first's.
 """
 
 import json
@@ -118,7 +120,7 @@ def run_live(
                 {"type": e["type"], "user_id": e["user_id"], "item_id": e["item_id"],
                  "timestamp": (now + timedelta(seconds=TIME_SCALE * float(e["at"]))).isoformat(),
                  "request_id": e["request_id"],
-                 "event_id": event_id(options.seed, number, index)}
+                 "event_id": event_id(options.seed, served.request_id, index)}
                 for index, e in enumerate(done.events)
             ]  # fmt: skip
             try:

@@ -35,8 +35,9 @@ class Visit:
     events: list[dict] = field(default_factory=list)
 
 
-def event_id(seed: int, visit: int, index: int) -> str:
-    """A deterministic event id: resending a visit's events never stores them twice."""
+def event_id(seed: int, visit: int | str, index: int) -> str:
+    """A deterministic event id for a visit (its number, or its list's request id): resending a
+    visit's events never stores them twice."""
     digest = hashlib.blake2b(f"{seed}:{visit}:{index}".encode(), digest_size=12).hexdigest()
     return f"sim-{digest}"
 
