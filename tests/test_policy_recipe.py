@@ -76,6 +76,19 @@ def test_an_algorithm_this_engine_cannot_fit_is_no_recipe():
     )
 
 
+def test_a_recipe_fit_by_another_engine_is_not_refit():
+    found = production_recipe(RECORD, ALGORITHMS, engine="spark")
+    assert found == (
+        "production's model was fit by engine='local', the candidate by engine='spark': its "
+        "hyperparameters need not mean the same there"
+    )
+    on_spark = {**RECORD, "metadata": {"training": {"engine": "spark"}}}
+    assert production_recipe(on_spark, ALGORITHMS, engine="spark") == Recipe(
+        "cooccurrence", RECORD["params"]
+    )
+    assert isinstance(production_recipe(on_spark, ALGORITHMS), str)
+
+
 def test_comparable_production_is_compared_as_the_production_model():
     basis = production_basis(None, None, TRAINED_ON)
     assert basis == {"status": COMPARED, "basis": PRODUCTION_MODEL, "trained_on": TRAINED_ON}

@@ -177,12 +177,24 @@ class Recipe:
         return {"algorithm": self.algorithm, "params": dict(self.params)}
 
 
-def production_recipe(record: dict[str, Any], algorithms: Iterable[str]) -> Recipe | str:
+def production_recipe(
+    record: dict[str, Any], algorithms: Iterable[str], engine: str = "local"
+) -> Recipe | str:
     """Production's recipe from its artifact record (`model.json`), or why it cannot be refit.
 
-    `algorithms` are the algorithm names this shoprec can fit. The recipe is the record's
-    `algorithm` and `params` (every hyperparameter, seeds included, so a refit is deterministic).
+    `algorithms` are the algorithm names this shoprec can fit; `engine` is the engine that would
+    refit it (the candidate's): a recipe fit by another engine is not refit, as the engines'
+    hyperparameters need not mean the same (Spark's ALS scales its regularisation). The recipe
+    is the record's `algorithm` and `params` (every hyperparameter, seeds included, so a refit
+    is deterministic).
     """
+    training = (record.get("metadata") or {}).get("training") or {}
+    fitted_by = training.get("engine", "local")
+    if fitted_by != engine:
+        return (
+            f"production's model was fit by engine={fitted_by!r}, the candidate by "
+            f"engine={engine!r}: its hyperparameters need not mean the same there"
+        )
     known = sorted(algorithms)
     algorithm, params = record.get("algorithm"), record.get("params")
     if not isinstance(algorithm, str) or not algorithm:
