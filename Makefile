@@ -13,7 +13,7 @@ UI_PORT ?= 5000
 
 .PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks \
         lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale benchmark-cli \
-        test-simd-off benchmark-spark benchmark-serve monitor-demo
+        test-simd-off test-demo benchmark-spark benchmark-serve monitor-demo
 
 setup: $(STAMP)
 
@@ -48,9 +48,13 @@ status stop: setup
 ## Everything CI runs: the lint, then the tests and nbval of every notebook in one pytest run
 ## (one queue for both workers; `make unit` and `make nbval` run either half alone).
 NBVAL_OPTIONS := --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg
+## The live monitor-demo timeline (marked `demo`: minutes of real traffic) runs in `make test-demo`.
 test: setup browser lint
 	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(NBVAL_OPTIONS) \
-	  tests notebooks
+	  -m "not demo" tests notebooks
+
+test-demo: setup
+	$(ENV_BIN)/pytest -m demo tests
 
 browser:
 	@bash .ci/install-browser
@@ -64,7 +68,7 @@ check-extract: setup
 	$(ENV_BIN)/shoprec extract --check
 
 unit: setup
-	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 tests
+	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 -m "not demo" tests
 
 nbval: setup
 	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(NBVAL_OPTIONS) notebooks
@@ -107,7 +111,9 @@ benchmark-serve: setup
 	$(ENV_BIN)/python -m shoprec.events.benchmark
 
 ## The online loop, measured: bad canaries rolled back, A/A false alarms, CTR intervals against the
-## simulator's truth, a taste shift detected and retrained away (runs/monitor-demo/report.md, .json).
+## simulator's truth (in process, many seeds), and a timeline on local services: deploy, shoppers
+## over HTTP, a taste shift detected, a retrain on the events deployed through the gates, CTR
+## recovering (runs/monitor-demo/report.md, .json).
 monitor-demo: setup
 	$(ENV_BIN)/python -m shoprec.monitoring.demo
 

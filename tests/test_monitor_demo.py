@@ -10,7 +10,7 @@ import pytest
 from shoprec.monitoring.timeline import PHASE_SECONDS, RATE, RETRAINED_SECONDS, live_timeline
 from shoprec.policy import PRODUCTION_RECIPE
 
-pytestmark = [pytest.mark.service, pytest.mark.notebook]
+pytestmark = [pytest.mark.service, pytest.mark.notebook, pytest.mark.demo]
 
 
 def test_the_live_timeline_detects_the_shift_and_the_retrain_recovers(
