@@ -9,8 +9,8 @@ Python workers that score are listed apart). Written to docs/benchmarks-spark.md
 import argparse
 import json
 import multiprocessing
+import os
 import platform
-import resource
 import threading
 import time
 from pathlib import Path
@@ -47,7 +47,11 @@ def _write_shop(directory: Path, size: dict[str, int], seed: int = 42) -> dict[s
 
 
 def _rss_mb(pid: int) -> float:
-    """Peak resident memory (VmHWM) of a live process, in MB."""
+    """Peak resident memory (VmHWM) of a live process, in MB.
+
+    Not `getrusage`'s `ru_maxrss`: it survives `exec`, so a spawned child would report the peak
+    of the parent that generated the shop.
+    """
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
@@ -63,7 +67,7 @@ def _local(directory: str, queue: multiprocessing.Queue) -> None:
     started = time.perf_counter()
     model.fit(interactions)
     fit_seconds = time.perf_counter() - started
-    fit_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    fit_peak = _rss_mb(os.getpid())
     started = time.perf_counter()
     recommendations = model.recommend(model.user_ids_, k=10)
     queue.put(
@@ -73,7 +77,7 @@ def _local(directory: str, queue: multiprocessing.Queue) -> None:
             "recommend_seconds": time.perf_counter() - started,
             "recommendations": len(recommendations),
             "fit_peak_mb": fit_peak,
-            "driver_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "driver_peak_mb": _rss_mb(os.getpid()),
         }
     )
 
@@ -110,7 +114,7 @@ def _spark(directory: str, queue: multiprocessing.Queue) -> None:
     count = recommendations.count()
     recommend_seconds = time.perf_counter() - started
     stop.set()
-    python_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    python_peak = _rss_mb(os.getpid())
     queue.put(
         {
             "engine": f"spark {spark_version(spark)} ({MASTER}, "
