@@ -298,6 +298,23 @@ def test_failed_swap_keeps_the_previous_version(
 
 
 @pytest.mark.service
+def test_start_refuses_a_canary_whose_share_of_users_is_not_recorded(
+    runs: Path, shoprec: Shoprec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOPREC_WORKERS", "1")
+    assert shoprec("deploy", "--env", "test", "--run", "run-a").code == 0
+    assert shoprec("deploy", "--env", "test", "--run", "run-b", "--canary", "0.3").code == 0
+    assert shoprec("stop", "--env", "test").code == 0
+    services.forget(get_environment("test"))  # the local record of the deploy is lost
+
+    refused = shoprec("start", "--env", "test")
+    assert refused.code == 2
+    assert "test runs a canary of version 2 (registry alias test-canary)" in refused.err
+    assert "its share of users is not recorded here" in refused.err
+    assert live("test") is None  # nothing started half-way
+
+
+@pytest.mark.service
 def test_stop_and_start_keep_the_aliases(runs: Path, shoprec: Shoprec) -> None:
     deployed = shoprec_process("deploy", "--env", "test", "--run", "run-a")
     assert deployed.returncode == 0, deployed.stderr
