@@ -151,7 +151,7 @@ class Recommender(FittedArrays, BaseEstimator):
         raise NotImplementedError  # learn from the users x items matrix
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
-        raise NotImplementedError  # (len(user_rows), n_items) scores
+        raise NotImplementedError  # (len(user_rows), n_items) scores, a new array
 
     def _similarity(self, item_rows: np.ndarray) -> np.ndarray:
         raise NotImplementedError  # (len(item_rows), n_items); -inf: not similar
@@ -179,18 +179,24 @@ class Recommender(FittedArrays, BaseEstimator):
         frames = [pd.DataFrame(columns=list(RECOMMENDATION_COLUMNS))]
         for start in range(0, len(user_ids), self.batch_size):
             batch = slice(start, start + self.batch_size)
-            scores = np.tile(self._popularity_score(), (len(rows[batch]), 1))
-            scores[known[batch]] = self._score(rows[batch][known[batch]])
-            if exclude_seen:
-                seen = self._interaction_matrix()[rows[batch][known[batch]]]
-                block = scores[known[batch]]
-                block[seen.nonzero()] = -np.inf
-                scores[known[batch]] = block
+            scores = self._batch_scores(rows[batch], known[batch], exclude_seen)
             columns, valid = top_k(scores, k, self.popular_items_)
-            best = np.take_along_axis(round_scores(scores), columns, axis=1)
+            best = round_scores(np.take_along_axis(scores, columns, axis=1))
             lists = self.item_ids_[columns]
             frames.append(recommendation_frame(user_ids[batch], lists, best, valid, ~known[batch]))
         return pd.concat(frames, ignore_index=True).astype(RECOMMENDATION_COLUMNS)
+
+    def _batch_scores(self, rows: np.ndarray, known: np.ndarray, exclude_seen: bool) -> np.ndarray:
+        # The model's scores for known users (seen items -inf), popularity for the others.
+        if known.all():
+            scores = self._score(rows)
+        else:
+            scores = np.tile(self._popularity_score(), (len(rows), 1))
+            scores[known] = self._score(rows[known])
+        if exclude_seen and known.any():
+            seen_rows, seen_items = self._interaction_matrix()[rows[known]].nonzero()
+            scores[np.flatnonzero(known)[seen_rows], seen_items] = -np.inf
+        return scores
 
     def similar_items(
         self, item_ids: np.ndarray | list[int], k: int = 10
