@@ -224,3 +224,44 @@ def test_drift_needs_enough_events(policy):
     assert breaches(summary, policy) == []
     summary["feedback_events"] = 1000
     assert [b.metric for b in breaches(summary, policy)] == ["item_drift_js"]
+
+
+def test_taste_agreement_counts_known_users_own_choices_in_the_models_top_n(popularity_model):
+    model = popularity_model
+    top = model.recommend([int(model.user_ids_[0])], k=3, exclude_seen=False)["item_id"].tolist()
+    user, stranger = int(model.user_ids_[0]), int(model.user_ids_.max()) + 1
+    outside = int(next(i for i in model.item_ids_ if i not in top))
+    feedback = pd.DataFrame([
+        event("e1", "click", user, top[0], 1, None),
+        event("e2", "add_to_cart", user, top[0], 2, None),  # the same choice again
+        event("e3", "click", user, outside, 3, None),
+        event("e4", "click", user, top[1], 4, "f" * 32),  # from a served list: not organic
+        event("e5", "click", stranger, top[0], 5, None),  # a user the model never saw
+    ])  # fmt: skip
+    assert metrics.organic_choices(feedback, model.user_ids_).values.tolist() == sorted(
+        [[user, top[0]], [user, outside]]
+    )
+    assert metrics.taste_agreement(feedback, model, 3) == (1, 2)
+    assert metrics.taste_agreement(feedback.iloc[3:], model, 3) == (0, 0)
+
+
+def taste_summary(before: tuple[int, int], now: tuple[int, int]) -> dict:
+    def rate(pair):
+        return rate_interval(*pair).as_dict()
+
+    return {"versions": {}, "feedback_events": 0,
+            "drift": {"taste_top_n": 100, "taste_agreement": rate(now),
+                      "taste_agreement_before": rate(before)}}  # fmt: skip
+
+
+def test_taste_drift_needs_a_significant_large_drop_on_enough_choices(policy):
+    (found,) = breaches(taste_summary((640, 800), (440, 800)), policy)
+    assert found.metric == "taste_drift" and found.value == pytest.approx(0.3125)
+    assert found.low < found.value < found.high and found.threshold == 0.2
+    assert found.describe().startswith("taste_drift (top 100 of the champion) = 0.3125 [")
+    assert breaches(taste_summary((640, 800), (600, 800)), policy) == []  # 6%: below threshold
+    assert breaches(taste_summary((80, 100), (50, 100)), policy) == []  # too few choices
+    assert breaches(taste_summary((640, 800), (0, 0)), policy) == []  # no sample now
+    no_comparison = taste_summary((640, 800), (440, 800))
+    no_comparison["drift"]["taste_agreement_before"] = None
+    assert breaches(no_comparison, policy) == []

@@ -29,7 +29,10 @@ def test_the_live_timeline_detects_the_shift_and_the_retrain_recovers(
         assert abs(phase["ctr"] - truth[name]) < 0.05, (name, phase, truth)
     # The shift costs clicks, and the monitor says so.
     assert phases["after_shift"]["interval"][1] < phases["before"]["interval"][0]
-    assert shift["drift_detected"] and shift["detected"][0].startswith("ctr_drop")
+    assert shift["drift_detected"] and shift["ctr_drop_detected"]
+    assert any(line.startswith("taste_drift") for line in shift["detected"])
+    before, after = shift["taste_agreement_before"], shift["taste_agreement_at_detection"]
+    assert after["high"] < before["low"]  # shoppers' own choices left the model's top lists
     assert shift["impressions_to_detection"] == phases["after_shift"]["lists"]
     # The retrain on events passed against production's recipe, deployed, and won clicks back.
     retrain = shift["retrain"]

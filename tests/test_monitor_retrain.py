@@ -14,6 +14,8 @@ from shoprec.datasets import EVENTS_FILE
 from shoprec.policy import COMPARED, PRODUCTION_RECIPE
 from shoprec.runs import state_dir
 from shoprec.simulation.database import simulated_database
+from shoprec.tracking import registry
+from shoprec.tracking.store import client
 
 pytestmark = [pytest.mark.service, pytest.mark.notebook]
 
@@ -78,5 +80,10 @@ def test_a_retrain_on_events_deploys_and_a_poor_one_is_refused(
     assert _deploy(shoprec, retrained_run) == [0, 0, 0]
     assert live("production")[1] == retrained_run
     assert aliases()["production"] == "2"
+    tags = {version: registry.get_version(client(), version).tags for version in ("1", "2")}
+    assert tags["1"][registry.PRODUCTION_STATUS_TAG] == "none"
+    assert registry.BASIS_TAG not in tags["1"]
+    assert tags["2"][registry.PRODUCTION_STATUS_TAG] == COMPARED
+    assert tags["2"][registry.BASIS_TAG] == PRODUCTION_RECIPE
     history = shoprec("history", "--env", "production").out
     assert retrained_run in history and synthetic_run in history

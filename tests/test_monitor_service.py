@@ -92,6 +92,11 @@ def test_canary_simulation_monitor_and_auto_rollback(
     report = sorted((project / "runs").glob("monitor-*/monitor.json"))
     record = json.loads(report[-1].read_text())
     assert record["verdict"]["verdict"] == "roll back"
+    # the error rate per version, from the service's /metrics since its restart: 60 lists
+    # asked above, then the simulated shoppers'; none failed
+    errors = {v: record["summary"]["versions"][v]["error_rate"] for v in ("1", "2")}
+    assert sum(rate["trials"] for rate in errors.values()) == 60 + summary["requests"]
+    assert all(rate["successes"] == 0 and rate["high"] < 0.05 for rate in errors.values())
     assert (project / ".shoprec" / "mlartifacts" / "shoprec-monitor").is_dir()
     assert not Path("mlruns").exists()
 

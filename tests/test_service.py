@@ -13,6 +13,7 @@ from shoprec.cli import main as shoprec_main
 from shoprec.events.serve import build_app
 from shoprec.events.store import EventStore
 from shoprec.models import Recommender
+from shoprec.monitoring.requests import request_counts
 from shoprec.service.app import create_app
 from shoprec.service.served import MAX_K, load_served_model
 
@@ -372,3 +373,29 @@ def test_an_unreachable_event_store_is_a_503_and_the_service_keeps_serving(
     assert counters["spooled"] == 1 and counters["dropped"] == 0
     (spooled,) = (tmp_path / "spool").glob("*.jsonl")
     assert answer.json()["request_id"] in spooled.read_text()
+
+
+def test_a_failed_answer_is_an_error_of_the_version_that_failed(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = load_served_model(model_dir, "run-1", "test", "7")
+
+    def model_fault(user_id: int, k: int) -> tuple[list[int], list[float], bool]:
+        raise RuntimeError("injected model fault")
+
+    monkeypatch.setattr(served, "recommend", model_fault)
+    with TestClient(create_app(served), raise_server_exceptions=False) as client:
+        # the counters live in the process, beside other tests' requests: compare the change
+        before = request_counts(client.get("/metrics").text)
+        assert client.get("/recommendations", params={"user_id": 1}).status_code == 500
+        assert client.get("/recommendations", params={"user_id": "x"}).status_code == 422
+        monkeypatch.undo()
+        assert client.get("/recommendations", params={"user_id": 1}).status_code == 200
+        text = client.get("/metrics").text
+    after = request_counts(text)
+    change = {
+        version: (failed - before.get(version, (0, 0))[0], total - before.get(version, (0, 0))[1])
+        for version, (failed, total) in after.items()
+    }
+    assert change == {**{version: (0, 0) for version in before}, "-": (0, 1), "7": (1, 2)}
+    assert request_counts(text, "/metrics")["-"][1] >= 1  # counted per endpoint

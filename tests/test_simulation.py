@@ -141,3 +141,31 @@ def test_the_monitor_rolls_a_bad_canary_back_and_leaves_a_twin_alone(world, serv
     twin = replace(served[0], model_version="3")  # the same model under another version
     at, visits = canary_run(world, served[0], twin, seed=9, limit=2_000, policy=policy)
     assert at is None and len(visits) == 2_000
+
+
+@pytest.mark.parametrize("drift", [None, "taste-shift"])
+def test_only_a_taste_shift_is_caught_as_taste_drift(drift, repo_root, tmp_path):
+    from shoprec.artifact import load_model
+    from shoprec.events.store import EventStore
+    from shoprec.monitoring.data import read_window
+    from shoprec.monitoring.decisions import breaches
+    from shoprec.monitoring.policy import load_monitor_policy
+    from shoprec.monitoring.report import Catalogue, summarise
+    from shoprec.simulation.database import simulated_database
+    from shoprec.simulation.inprocess import DEFAULT_START
+
+    policy = load_monitor_policy(repo_root / "policy" / "monitor-policy.toml")
+    simulated = simulated_database(tmp_path, drift=drift, canary=0.0, visits=3_000)
+    store = EventStore(simulated.url)
+    middle = DEFAULT_START + pd.Timedelta(seconds=1_500)
+    before = read_window(store, "production", DEFAULT_START, middle, middle + policy.window)
+    after = read_window(store, "production", middle, None)
+    store.dispose()
+    catalogues = {v: Catalogue.of(load_model(p)) for v, p in simulated.model_dirs.items()}
+    summary = summarise(after, catalogues, policy, before)
+    found = [b.metric for b in breaches(summary, policy)]
+    taste = summary["drift"]
+    assert min(taste["taste_agreement"]["trials"], taste["taste_agreement_before"]["trials"]) >= 200
+    assert ("taste_drift" in found) == (drift == "taste-shift"), (found, taste)
+    # item totals barely move under a taste shift: the item-popularity divergence stays quiet
+    assert "item_drift_js" not in found

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shoprec.errors import UsageError
 from shoprec.runs import project_dir, runs_dir
 
 MONITOR_NOTEBOOK = Path("notebooks") / "05_monitor.ipynb"
@@ -71,9 +72,27 @@ def _registered(versions: list[str]) -> tuple[dict[str, str], dict[str, float]]:
     return model_dirs, ndcg
 
 
+def _service_requests(environment: str) -> dict[str, list[int]]:
+    """(failed, all) `/recommendations` requests per model version, from the environment's live
+    service's `/metrics` since its workers started; empty (and said) when it cannot be read."""
+    import httpx
+
+    from shoprec.deploy.environments import get_environment
+    from shoprec.monitoring.requests import request_counts, scrape
+
+    url = get_environment(environment).url
+    try:
+        counts = request_counts(scrape(url))
+    except httpx.HTTPError as error:
+        print(f"shoprec monitor: no error rate: {url}/metrics cannot be read ({error})",
+              file=sys.stderr)  # fmt: skip
+        return {}
+    return {version: list(pair) for version, pair in counts.items()}
+
+
 def _log_to_mlflow(output: Path, record: dict[str, Any]) -> None:
     """One MLflow run per monitoring report, tagged with the versions it judged."""
-    from shoprec.tracking.store import client, describe, is_local, local_artifacts
+    from shoprec.tracking.store import TrackingError, client, is_local, local_artifacts
 
     try:
         mlflow_client = client()
@@ -109,9 +128,9 @@ def _log_to_mlflow(output: Path, record: dict[str, Any]) -> None:
                 mlflow_client.set_model_version_tag(
                     REGISTERED_MODEL, version, "shoprec.monitor.last_run", run_id
                 )
-    except Exception as error:  # noqa: BLE001 - the report is kept; the store is told later
-        print(f"shoprec monitor: not logged to MLflow ({describe(error)}); the report is in "
-              f"{output}", file=sys.stderr)  # fmt: skip
+    except TrackingError as error:  # the report is kept
+        print(f"shoprec monitor: not logged to MLflow ({error}); the report is in {output}",
+              file=sys.stderr)  # fmt: skip
 
 
 def compare_versions(
@@ -141,6 +160,8 @@ def monitor_command(args: argparse.Namespace) -> int:
     from shoprec.monitoring.decisions import ROLL_BACK
     from shoprec.monitoring.policy import load_monitor_policy
 
+    if args.auto_rollback and args.env != "production":
+        raise UsageError(f"--auto-rollback acts on production only, not on {args.env!r}")
     policy = load_monitor_policy()
     store = EventStore()
     try:
@@ -156,7 +177,7 @@ def monitor_command(args: argparse.Namespace) -> int:
              "ground_truth_file": str(args.ground_truth or ""),
              "window_minutes": args.window, "comparison_minutes": args.comparison,
              "bucket_minutes": args.bucket, "policy_file": str(policy.path),
-             "output_dir": str(output)},
+             "service_requests": _service_requests(args.env), "output_dir": str(output)},
         )  # fmt: skip
         record = json.loads((output / "monitor.json").read_text())
         _log_to_mlflow(output, record)
@@ -185,9 +206,6 @@ def _auto_rollback(store: Any, args: argparse.Namespace, policy: Any, roll_back:
     from shoprec.deploy import deployer, state
     from shoprec.monitoring.decisions import PROMOTE
 
-    if args.env != "production":
-        print("shoprec monitor: --auto-rollback acts on production only", file=sys.stderr)
-        return 2
     minutes = args.window + args.comparison
     challenger = deployer.canary_version(args.env)
     current = state.current().get(args.env)

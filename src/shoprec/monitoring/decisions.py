@@ -122,6 +122,7 @@ def breaches(summary: dict, policy: MonitorPolicy) -> list[Breach]:
     if enough and js is not None and not math.isnan(js) and js > alerts["max_item_drift_js"]:
         found.append(Breach("item_drift_js", "all versions", js, math.nan, math.nan,
                             alerts["max_item_drift_js"]))  # fmt: skip
+    found.extend(_taste_drift(drift, policy))
     drop = summary.get("ctr_change")
     if drop is not None and drop["trials_before"] and drop["trials_after"]:
         comparison = compare_rates(
@@ -136,3 +137,24 @@ def breaches(summary: dict, policy: MonitorPolicy) -> list[Breach]:
                        alerts["max_ctr_drop"])
             )  # fmt: skip
     return found
+
+
+def _taste_drift(drift: dict, policy: MonitorPolicy) -> list[Breach]:
+    """A breach when the share of organic choices the champion ranks high dropped against the
+    comparison window: significantly, by more than `max_taste_drop`, with enough choices."""
+    alerts = policy.alerts
+    now, before = drift.get("taste_agreement"), drift.get("taste_agreement_before")
+    if now is None or before is None:
+        return []
+    if min(now["trials"], before["trials"]) < alerts["min_taste_choices"]:
+        return []
+    comparison = compare_rates(before["successes"], before["trials"], now["successes"],
+                               now["trials"])  # fmt: skip
+    if not comparison.a.value:
+        return []
+    relative = -comparison.difference / comparison.a.value
+    if comparison.p_worse < policy.decision["alpha"] and relative > alerts["max_taste_drop"]:
+        return [Breach("taste_drift", f"top {drift['taste_top_n']} of the champion", relative,
+                       -comparison.high / comparison.a.value, -comparison.low / comparison.a.value,
+                       alerts["max_taste_drop"])]  # fmt: skip
+    return []

@@ -210,8 +210,9 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
         f"{aa['false_alarms']} false alarms in {aa['seeds']} seeds | at most 10% |",
         f"| CTR interval holds the simulator's truth | {report['ctr_within_interval']:.1%} of "
         f"{report['ctr_buckets']} buckets | at least 90% |",
-        f"| taste shift | detected: {shift['drift_detected']} after "
-        f"{shift['impressions_to_detection']} impressions | detected |",
+        f"| taste shift | drift detected: {shift['drift_detected']}, CTR drop detected: "
+        f"{shift.get('ctr_drop_detected')}, after {shift['impressions_to_detection']} impressions"
+        " | detected as drift and as a CTR drop |",
         "",
         "The timeline ran on local services in a scratch project: `shoprec pipeline` (smoke), "
         "`shoprec deploy` through test, staging and production, `shoprec simulate` over HTTP "

@@ -9,6 +9,7 @@ fits no list is counted by reason (`attribution_problems`), never silently dropp
 
 import math
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -178,3 +179,26 @@ def item_distribution(
     unknown = live[~live.index.isin(catalogue)]
     training = np.append(np.asarray(popularity, dtype=float), 0.0)
     return training, np.append(known, unknown.sum()).astype(float), len(unknown)
+
+
+def organic_choices(feedback: pd.DataFrame, user_ids: np.ndarray) -> pd.DataFrame:
+    """Distinct (user_id, item_id) that known users chose on their own: feedback without a
+    request id (search, browsing), of users in `user_ids`."""
+    organic = feedback["request_id"].isna() & feedback["user_id"].isin(np.asarray(user_ids))
+    chosen = feedback.loc[organic, ["user_id", "item_id"]].drop_duplicates()
+    return chosen.astype("int64").sort_values(["user_id", "item_id"]).reset_index(drop=True)
+
+
+def taste_agreement(feedback: pd.DataFrame, recommender: Any, top_n: int) -> tuple[int, int]:
+    """How many of known users' organic choices `recommender` ranks in its top `top_n` for them
+    (seen items included), and how many organic choices there were.
+
+    When shoppers' tastes move away from what the model learnt, this share drops, even while
+    the catalogue's item totals stay alike.
+    """
+    chosen = organic_choices(feedback, recommender.user_ids_)
+    if chosen.empty:
+        return 0, 0
+    ranked = recommender.recommend(np.unique(chosen["user_id"]), k=int(top_n), exclude_seen=False)
+    hits = chosen.merge(ranked[["user_id", "item_id"]].astype("int64"), on=["user_id", "item_id"])
+    return len(hits), len(chosen)

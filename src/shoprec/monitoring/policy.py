@@ -25,6 +25,9 @@ FIELDS: dict[str, dict[str, tuple[float, float]]] = {
         "max_item_drift_js": (0, 1),
         "min_drift_events": (0, math.inf),
         "max_ctr_drop": (0, 1),
+        "taste_top_n": (1, 10_000),
+        "max_taste_drop": (0, 1),
+        "min_taste_choices": (1, math.inf),
     },
     "decision": {
         "alpha": (1e-9, 0.5),

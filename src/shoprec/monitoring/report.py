@@ -1,5 +1,6 @@
 """One monitoring summary of a window: per version rates with intervals, diversity, latency,
-drift against the training data, CTR against the comparison window. Plain data, for JSON."""
+drift against the training data (item popularity, and users' tastes against what the champion
+learnt), CTR against the comparison window. Plain data, for JSON."""
 
 import math
 from dataclasses import dataclass
@@ -20,11 +21,12 @@ class Catalogue:
 
     item_ids: np.ndarray
     popularity: np.ndarray
+    recommender: Any = None
 
     @classmethod
     def of(cls, model: Any) -> "Catalogue":
-        """From a fitted `Recommender`."""
-        return cls(np.asarray(model.item_ids_), np.asarray(model.popularity_, dtype=float))
+        """From a fitted `Recommender` (kept, to rank items for users' tastes)."""
+        return cls(np.asarray(model.item_ids_), np.asarray(model.popularity_, dtype=float), model)
 
 
 def _number(value: float) -> float | None:
@@ -90,6 +92,7 @@ def summarise(
         "drift": drift(frames, catalogues),
         "ctr_change": None,
     }
+    summary["drift"].update(taste(frames, comparison, catalogues, policy))
     if comparison is not None:
         before, _ = metrics.attribute(comparison.impressions, comparison.feedback, policy.window)
         clicked_before, trials_before = _clicked(comparison, before)
@@ -104,12 +107,10 @@ def summarise(
 def drift(frames: EventFrames, catalogues: dict[str, Catalogue]) -> dict[str, Any]:
     """Live behaviour against the training data of the version that served most lists (the
     champion): item-popularity PSI and Jensen-Shannon, unknown-user share, new items with events."""
-    served = frames.impressions["model_version"].value_counts()
-    known = [v for v in sorted(served.index, key=lambda v: (-served[v], v)) if v in catalogues]
-    if not known or frames.feedback.empty:
+    reference = _reference(frames, catalogues)
+    if reference is None or frames.feedback.empty:
         return {"reference_version": None, "item_psi": None, "item_js": None,
                 "unknown_user_share": None, "new_items_with_events": None}  # fmt: skip
-    reference = known[0]
     catalogue = catalogues[reference]
     training, live, new_items = metrics.item_distribution(
         frames.feedback, catalogue.item_ids, catalogue.popularity
@@ -123,3 +124,45 @@ def drift(frames: EventFrames, catalogues: dict[str, Catalogue]) -> dict[str, An
         else None,
         "new_items_with_events": new_items,
     }
+
+
+def _reference(frames: EventFrames, catalogues: dict[str, Catalogue]) -> str | None:
+    """The version that served most lists (ties: the smaller label) and has a catalogue."""
+    served = frames.impressions["model_version"].value_counts()
+    known = [v for v in sorted(served.index, key=lambda v: (-served[v], v)) if v in catalogues]
+    return known[0] if known else None
+
+
+def taste(
+    frames: EventFrames,
+    comparison: EventFrames | None,
+    catalogues: dict[str, Catalogue],
+    policy: MonitorPolicy,
+) -> dict[str, Any]:
+    """Taste drift: the share of known users' organic choices the champion ranks in its top
+    `taste_top_n`, in this window and in the comparison window, each with its interval."""
+    reference = _reference(frames, catalogues)
+    recommender = catalogues[reference].recommender if reference is not None else None
+    top_n = int(policy.alerts["taste_top_n"])
+    found: dict[str, Any] = {"taste_top_n": top_n, "taste_agreement": None,
+                             "taste_agreement_before": None}  # fmt: skip
+    if recommender is None:
+        return found
+    found["taste_agreement"] = rate_interval(
+        *metrics.taste_agreement(_while_served(frames), recommender, top_n)
+    ).as_dict()
+    if comparison is not None:
+        found["taste_agreement_before"] = rate_interval(
+            *metrics.taste_agreement(_while_served(comparison), recommender, top_n)
+        ).as_dict()
+    return found
+
+
+def _while_served(frames: EventFrames) -> pd.DataFrame:
+    """The feedback that occurred while the window's lists were served (not the attribution
+    window's tail after the last list, which belongs to the next window)."""
+    served = frames.impressions["served_at"]
+    if served.empty:
+        return frames.feedback.iloc[:0]
+    occurred = frames.feedback["occurred_at"]
+    return frames.feedback[(occurred >= served.min()) & (occurred <= served.max())]

@@ -229,15 +229,20 @@ def live_timeline(root: Path, repository: Path) -> dict[str, Any]:
         "after_shift": _truth(traffic["output"], shift_at, after_end),
         "after_retrain": _truth(recovered["output"], retrained_start, retrained_end),
     }
-    detected = [line for line in breaches if line.split()[0] in ("ctr_drop", "item_drift_js")]
+    drifts = [line for line in breaches if line.split()[0] in ("taste_drift", "item_drift_js")]
+    drops = [line for line in breaches if line.split()[0] == "ctr_drop"]
     regression = evaluation["checks"][-1]
+    drift = monitored["summary"]["drift"]
     return {
-        "drift_detected": bool(detected),
+        "drift_detected": bool(drifts),
+        "ctr_drop_detected": bool(drops),
         # the monitor ran once, after the shifted minute: every list served since the shift
-        "impressions_to_detection": phases["after_shift"]["lists"] if detected else None,
-        "detected": detected,
+        "impressions_to_detection": phases["after_shift"]["lists"] if drifts and drops else None,
+        "detected": drifts + drops,
         "breaches": breaches,
-        "item_js_at_detection": monitored["summary"]["drift"].get("item_js"),
+        "item_js_at_detection": drift.get("item_js"),
+        "taste_agreement_at_detection": drift.get("taste_agreement"),
+        "taste_agreement_before": drift.get("taste_agreement_before"),
         "ctr_before": phases["before"]["ctr"],
         "ctr_after_shift": phases["after_shift"]["ctr"],
         "ctr_after_retrain": phases["after_retrain"]["ctr"],

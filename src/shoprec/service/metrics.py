@@ -25,8 +25,9 @@ from prometheus_client import (
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
+REQUESTS_METRIC = "shoprec_requests"
 REQUESTS = Counter(
-    "shoprec_requests", "HTTP requests answered", ["endpoint", "status", "model_version"]
+    REQUESTS_METRIC, "HTTP requests answered", ["endpoint", "status", "model_version"]
 )
 LATENCY = Histogram(
     "shoprec_request_duration_seconds",
@@ -98,7 +99,8 @@ ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
 class RequestMetrics:
     """ASGI middleware counting requests and timing them by endpoint, status and model version.
 
-    The model version is read from the response's `x-model-version` header.
+    The model version is read from the response's `x-model-version` header or, for a request
+    that failed before answering, from the version its route chose (`request.state`).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -110,6 +112,9 @@ class RequestMetrics:
             return
         start = time.perf_counter()
         seen: dict[str, str] = {"status": "500", "version": "-"}
+        # a route records the version it chose (request.state) before answering, so a
+        # request that fails after that is counted under its version, not under "-"
+        state = scope.setdefault("state", {})
 
         async def sending(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -124,6 +129,7 @@ class RequestMetrics:
         finally:
             path = scope.get("path", "")
             endpoint = path if path in KNOWN_ENDPOINTS else "other"
-            labels = (endpoint, seen["status"], seen["version"])
+            version = seen["version"] if seen["version"] != "-" else state.get("model_version", "-")
+            labels = (endpoint, seen["status"], str(version))
             REQUESTS.labels(*labels).inc()
             LATENCY.labels(*labels).observe(time.perf_counter() - start)

@@ -182,6 +182,7 @@ async def recommendations(request: Request) -> Response:
     user = plain_integer("user_id", _required(found, "user_id"))
     # one version for the whole answer: the canary's challenger for its users, else the current
     served: ServedModel = request.app.state.holder.for_user(user)
+    request.state.model_version = served.label
     count = plain_integer("k", found.get("k", str(DEFAULT_K)), 1, MAX_K)
     items, scores, fallback = served.recommend(user, count)
     request_id = uuid.uuid4().hex
@@ -229,6 +230,7 @@ async def recommendations(request: Request) -> Response:
 async def similar_items(request: Request) -> Response:
     """The k items most similar to an item, with scores; 404 for an item the model never saw."""
     served: ServedModel = request.app.state.holder.current
+    request.state.model_version = served.label
     found = query(request, "item_id", "k")
     item = plain_integer("item_id", _required(found, "item_id"))
     count = plain_integer("k", found.get("k", str(DEFAULT_K)), 1, MAX_K)

@@ -46,6 +46,8 @@ FILES_TAG = "shoprec.files_sha256"
 POLICY_TAG = "shoprec.policy_sha256"
 POLICY_VERSION_TAG = "shoprec.policy_version"
 STATUS_TAG = "evaluation.status"
+PRODUCTION_STATUS_TAG = "evaluation.production"  # compared, none, ... (policy.production_basis)
+BASIS_TAG = "evaluation.basis"  # production model, or production's recipe refit
 # MLflow's error codes for a version or alias that does not exist.
 NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 # Written by MLflow into the logged model when it is registered, after the checksums are taken.
@@ -139,6 +141,10 @@ def register(
         "evaluation.passed": str(evaluation.get("passed")),
         "evaluation.checks": json.dumps(evaluation.get("checks", [])),
     }
+    production = evaluation.get("production") or {}
+    tags[PRODUCTION_STATUS_TAG] = str(production.get("status", "none"))
+    if production.get("basis"):  # what the regression check held the candidate against
+        tags[BASIS_TAG] = str(production["basis"])
     for name, value in evaluation.get("metrics", {}).get("candidate", {}).items():
         tags[f"evaluation.{name}"] = str(value)
     with contextlib.redirect_stderr(io.StringIO()), translated():  # it prints "Created ..."
