@@ -119,6 +119,25 @@ def test_attribution_by_request_id_and_by_user_item_within_the_window():
     assert positions.set_index("position").loc[1, "lists"] == 2
 
 
+def test_a_list_hits_when_its_user_acts_on_a_listed_item_within_the_window():
+    shown = [impression("a" * 32, 1, [10, 11], 0), impression("b" * 32, 2, [10, 13], 5),
+             impression("c" * 32, 3, [10], 5), impression("d" * 32, 4, [10], 5),
+             impression("e" * 32, 5, [10], 5), impression("f" * 32, 5, [12], 8)]  # fmt: skip
+    feedback = [
+        event("e1", "click", 1, 11, 1, "a" * 32),  # from the list
+        event("e2", "purchase", 2, 13, 30, None),  # found on their own: still a hit
+        event("e3", "click", 3, 10, 70, None),  # after the 60-minute window
+        event("e4", "click", 4, 99, 6, None),  # an item the list did not show
+        event("e5", "click", 3, 10, 4, None),  # before list c was served
+        event("e6", "click", 5, 10, 9, None),  # after user 5's next list (f): not e's hit
+        event("e7", "click", 5, 12, 9, None),  # within list f's time: f's hit
+    ]
+    window = window_of(shown, feedback)
+    assert metrics.hit_lists(window.impressions, window.feedback, timedelta(minutes=60)) == {
+        "a" * 32, "b" * 32, "f" * 32}  # fmt: skip
+    assert metrics.hit_lists(window.impressions, window.feedback.iloc[:0]) == set()
+
+
 def test_unreadable_lists_and_unknown_event_types_are_counted_not_used():
     shown = [impression("a" * 32, 1, [10], 0), {**impression("b" * 32, 1, [10], 1),
                                                  "items": "not json"}]  # fmt: skip

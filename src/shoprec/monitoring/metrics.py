@@ -202,3 +202,24 @@ def taste_agreement(feedback: pd.DataFrame, recommender: Any, top_n: int) -> tup
     ranked = recommender.recommend(np.unique(chosen["user_id"]), k=int(top_n), exclude_seen=False)
     hits = chosen.merge(ranked[["user_id", "item_id"]].astype("int64"), on=["user_id", "item_id"])
     return len(hits), len(chosen)
+
+
+def hit_lists(
+    impressions: pd.DataFrame, feedback: pd.DataFrame, window: timedelta = DEFAULT_WINDOW
+) -> set[str]:
+    """Request ids of the lists that hit: their user clicked, carted or bought a listed item,
+    from the list or found on their own, after the list was served and before the user's next
+    list (within `window`): the online counterpart of the offline hit rate."""
+    lists = impressions[["request_id", "user_id", "served_at"]].sort_values(
+        ["user_id", "served_at", "request_id"], kind="stable"
+    )
+    following = lists.groupby("user_id")["served_at"].shift(-1)
+    until = (lists["served_at"] + window).where(following.isna(), following)
+    until = until.where(until <= lists["served_at"] + window, lists["served_at"] + window)
+    shown = _shown(impressions).merge(lists[["request_id"]].assign(until=until.to_numpy()))
+    acted = feedback[["user_id", "item_id", "occurred_at"]].astype({"item_id": "int64"})
+    joined = shown.merge(acted, on=["user_id", "item_id"])
+    inside = (joined["occurred_at"] >= joined["served_at"]) & (
+        joined["occurred_at"] < joined["until"]
+    )
+    return set(joined.loc[inside, "request_id"])

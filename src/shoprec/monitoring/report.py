@@ -55,6 +55,7 @@ def summarise(
     problems = {**frames.problems, **problems}
     table = metrics.rates_by_version(frames.impressions, attributed)
     latency = metrics.latency(frames.impressions).set_index("model_version")
+    lists_hit = metrics.hit_lists(frames.impressions, frames.feedback, policy.window)
     versions: dict[str, Any] = {}
     for row in table.to_dict("records"):
         version = row["model_version"]
@@ -67,6 +68,8 @@ def summarise(
             hits = int(shown["request_id"].isin(set(mine.loc[mine["event_type"] == kind,
                                                              "request_id"])).sum())  # fmt: skip
             entry[name] = rate_interval(hits, len(shown)).as_dict()
+        entry["hit_rate"] = rate_interval(int(shown["request_id"].isin(lists_hit).sum()),
+                                          len(shown)).as_dict()  # fmt: skip
         entry["fallback_rate"] = rate_interval(int(shown["fallback"].sum()), len(shown)).as_dict()
         users = set(shown["user_id"])
         their_feedback = frames.feedback[frames.feedback["user_id"].isin(users)]
