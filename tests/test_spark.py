@@ -4,6 +4,7 @@ All tests share one `local[2]` Spark session (starting one takes seconds); they 
 `spark` and skipped, saying why, where pyspark or a suitable Java is missing.
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -296,6 +297,76 @@ def test_dataset_options_are_checked_on_spark_too(spark):
 
     with pytest.raises(ValueError, match="dataset 'file' needs option\\(s\\) path"):
         steps.load_dataset(spark, "file", "smoke")
+
+
+@pytest.fixture(scope="module")
+def shop_feedback(tmp_path_factory) -> list[dict]:
+    """What simulated shoppers did: the feedback rows of a small simulated event store."""
+    import sqlalchemy
+
+    from shoprec.simulation.database import simulated_database
+
+    simulated = simulated_database(tmp_path_factory.mktemp("events"), drift=None, visits=500)
+    engine = sqlalchemy.create_engine(simulated.url)
+    with engine.connect() as connection:
+        feedback = pd.read_sql("select * from feedback_events", connection)
+    engine.dispose()
+    for column in ("occurred_at", "received_at"):
+        feedback[column] = pd.to_datetime(feedback[column], utc=True)
+    return feedback.astype(object).where(feedback.notna(), None).to_dict("records")
+
+
+@pytest.mark.postgres
+def _by_pair(frame) -> pd.DataFrame:
+    """A Spark frame's rows in (user, item) order, as the local events dataset gives them."""
+    rows = frame.toPandas()[COLUMNS].sort_values(["user_id", "item_id"], kind="stable")
+    return rows.reset_index(drop=True)
+
+
+def test_events_dataset_reads_a_postgres_event_store_through_jdbc(
+    spark, postgres_database, shop_feedback, tmp_path
+):
+    from shoprec.events.store import EventStore
+    from shoprec.spark import steps
+    from shoprec.spark.session import JDBC_DRIVER_JARS, driver_jars
+
+    if not driver_jars():
+        reason = f"no PostgreSQL JDBC driver at {JDBC_DRIVER_JARS}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{reason}; CI must install it with .ci/install-jdbc")
+        pytest.skip(f"{reason}; install it with: bash .ci/install-jdbc")
+    store = EventStore(postgres_database)
+    store.add_feedback(shop_feedback)
+    store.dispose()
+    local = load_dataset("events", "default", url=postgres_database).interactions[COLUMNS]
+    on_spark = steps.load_dataset(spark, "events", "default", url=postgres_database)
+    pd.testing.assert_frame_equal(_by_pair(on_spark.interactions), local, check_dtype=False)
+    assert len(local) > 100
+    # the same events through a SQLite store: the local read-only loader hands them to Spark
+    sqlite = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+    sqlite.add_feedback(shop_feedback)
+    sqlite.dispose()
+    from_file = steps.load_dataset(spark, "events", "default", url=str(tmp_path / "events.db"))
+    pd.testing.assert_frame_equal(_by_pair(from_file.interactions), local, check_dtype=False)
+    with pytest.raises(DataValidationError, match="no data rows"):
+        steps.load_dataset(spark, "events", "default", url=postgres_database, environment="test")
+    with pytest.raises(ValueError, match='environment="x\';drop"; expected a name'):
+        steps.load_dataset(spark, "events", "default", url=postgres_database, environment="x';drop")
+
+
+def test_jdbc_source_keeps_credentials_out_of_the_url():
+    import sqlalchemy
+
+    from shoprec.spark.steps import jdbc_source
+
+    url, properties = jdbc_source(sqlalchemy.make_url(
+        "postgresql+psycopg://shop:S3cret@db.internal:5433/events?sslmode=require"))  # fmt: skip
+    assert url == "jdbc:postgresql://db.internal:5433/events"
+    assert properties == {"driver": "org.postgresql.Driver", "readOnly": "true",
+                          "readOnlyMode": "always", "sslmode": "require", "user": "shop",
+                          "password": "S3cret"}  # fmt: skip
+    with pytest.raises(ValueError, match="expected a PostgreSQL URL"):
+        jdbc_source(sqlalchemy.make_url("sqlite:///events.db"))
 
 
 def test_fingerprint_depends_on_content_not_order(spark, smoke_frames):

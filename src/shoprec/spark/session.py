@@ -27,6 +27,8 @@ SESSION_DEFAULTS = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
+JDBC_DRIVER_JARS = ("/usr/share/java/postgresql.jar",)
+"""JDBC drivers a local session loads when they are installed (Debian: libpostgresql-jdbc-java)."""
 LOCAL_DEFAULTS = {
     "spark.ui.enabled": "false",
     "spark.driver.host": "127.0.0.1",
@@ -34,6 +36,12 @@ LOCAL_DEFAULTS = {
     "spark.sql.shuffle.partitions": "8",
     "spark.default.parallelism": "8",
 }
+
+
+def driver_jars() -> dict[str, str]:
+    """`spark.jars` naming the JDBC drivers of `JDBC_DRIVER_JARS` installed here (or nothing)."""
+    found = [jar for jar in JDBC_DRIVER_JARS if Path(jar).is_file()]
+    return {"spark.jars": ",".join(found)} if found else {}
 
 
 class SparkUnavailableError(ShoprecError, RuntimeError):
@@ -139,7 +147,7 @@ def spark_session(
         else:
             master = SparkSession.builder.getOrCreate().conf.get("spark.master")
         if master.startswith("local"):
-            settings = {**SESSION_DEFAULTS, **LOCAL_DEFAULTS, **(dict(config or {}))}
+            settings = {**SESSION_DEFAULTS, **LOCAL_DEFAULTS, **driver_jars(), **dict(config or {})}
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             # Python workers run this interpreter, so they import the same shoprec and numpy.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

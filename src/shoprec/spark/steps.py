@@ -16,14 +16,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sqlalchemy
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from sklearn.model_selection import ParameterGrid
 
-from shoprec.datasets import PROFILES, SAMPLE_USERS, check_options
+from shoprec.datasets import (
+    PROFILES,
+    SAMPLE_USERS,
+    check_options,
+    default_events_url,
+    events_query,
+)
 from shoprec.loaders import (
     MOVIELENS,
     check_read_only_query,
+    database_url,
     item_table,
     locate_movielens,
     read_interactions_sql,
@@ -63,15 +71,19 @@ def load_dataset(
     columns: Mapping[str, str] | None = None,
     url: str | None = None,
     query: str | None = None,
+    environment: str | None = None,
 ) -> SparkDataset:
     """`shoprec.datasets.load_dataset` on Spark: same options, same rows and users.
 
     `file` is read and validated by Spark (Parquet or CSV, a file or a folder); `sql` with a
     `jdbc:` URL is read by Spark's JDBC source (the query checked read-only first), with any
-    other URL by the local read-only loader. The synthetic shop and MovieLens are read on the
-    driver and handed to Spark. The smoke profile keeps the local engine's sample of users.
+    other URL by the local read-only loader; `events` reads the event store (PostgreSQL through
+    Spark's JDBC source, SQLite through the local loader). The synthetic shop and MovieLens are
+    read on the driver and handed to Spark. The smoke profile keeps the local engine's sample
+    of users.
     """
-    given = {"path": path, "columns": columns, "url": url, "query": query}
+    given = {"path": path, "columns": columns, "url": url, "query": query,
+             "environment": environment}  # fmt: skip
     check_options(name, {option for option, value in given.items() if value is not None})
     if name == "synthetic":
         shop = generate_shop(**PROFILES[profile], seed=seed)
@@ -84,10 +96,12 @@ def load_dataset(
         catalogue = read_movielens_movies(source, name)
     elif name == "file":
         rows = spark_data.read_interactions(spark, str(path), columns=columns)
+    elif name == "events":
+        rows = event_store_rows(spark, url, environment)
     elif name != "sql":
         raise ParameterError(
             f"dataset {name!r} is not available with engine='spark'; expected one of "
-            f"synthetic, {', '.join(MOVIELENS)}, file, sql (or engine='local')"
+            f"synthetic, {', '.join(MOVIELENS)}, file, sql, events (or engine='local')"
         )
     elif str(url).startswith("jdbc:"):
         rows = spark_data.read_interactions(
@@ -124,6 +138,41 @@ def _real_dataset(
     interactions = spark_data.to_interactions(rows.select(*CANONICAL, spark_data.ROW))
     item_ids = interactions.select("item_id").distinct().toPandas()["item_id"]
     return SparkDataset(name, item_table(item_ids, catalogue), events, interactions)
+
+
+POSTGRES_JDBC_DRIVER = "org.postgresql.Driver"
+READ_ONLY_PROPERTIES = {"readOnly": "true", "readOnlyMode": "always"}
+"""pgjdbc connection properties: every transaction read-only, as the local loader's."""
+
+
+def jdbc_source(address: sqlalchemy.URL) -> tuple[str, dict[str, str]]:
+    """A PostgreSQL URL as a JDBC URL (no credentials) and its driver properties, read-only."""
+    if address.get_backend_name() != "postgresql":
+        raise ValueError(f"{address.render_as_string()}: expected a PostgreSQL URL for JDBC")
+    host = f"[{address.host}]" if ":" in (address.host or "") else address.host or "127.0.0.1"
+    jdbc_url = f"jdbc:postgresql://{host}:{address.port or 5432}/{address.database or ''}"
+    properties = {"driver": POSTGRES_JDBC_DRIVER, **READ_ONLY_PROPERTIES}
+    properties.update({key: str(value) for key, value in address.query.items()})
+    if address.username:
+        properties["user"] = address.username
+    if address.password:
+        properties["password"] = str(address.password)
+    return jdbc_url, properties
+
+
+def event_store_rows(
+    spark: SparkSession, url: str | None = None, environment: str | None = None
+) -> DataFrame:
+    """The `events` dataset's rows (user, item, weight, latest time) from the event store."""
+    url = url or default_events_url()
+    query = check_read_only_query(events_query(environment))
+    address = database_url(url)
+    if address.get_backend_name() == "postgresql":
+        jdbc_url, properties = jdbc_source(address)
+        return spark_data.read_interactions(
+            spark, jdbc_url=jdbc_url, query=query, properties=properties
+        )
+    return _in_read_order(spark, read_interactions_sql(query, url))
 
 
 def fingerprint(frame: DataFrame) -> str:
