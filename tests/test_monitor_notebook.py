@@ -23,10 +23,25 @@ def test_monitor_notebook_reports_drop_drift_and_the_truth(tmp_path):
     for row in versions.values():
         assert row["ctr"]["low"] <= row["ctr"]["value"] <= row["ctr"]["high"]
     assert record["ctr_within_interval"] >= 0.9
-    # the taste shift halfway through: CTR fell against the comparison window
+    # the taste shift halfway through: CTR fell against the comparison window, and shoppers'
+    # own choices left the champion's top lists (taste drift)
     assert any(line.startswith("ctr_drop ") for line in record["breaches"])
+    assert any(line.startswith("taste_drift ") for line in record["breaches"])
+    drift = record["summary"]["drift"]
+    assert drift["taste_agreement"]["high"] < drift["taste_agreement_before"]["low"]
+    assert all(row["hit_rate"]["trials"] == row["impressions"] for row in versions.values())
+    assert all("error_rate" not in row for row in versions.values())  # no live service here
     assert record["verdict"]["verdict"] in {"keep collecting", "roll back"}
-    assert record["policy"]["version"] == 1
+    assert record["policy"]["version"] == 2
+
+
+def test_monitor_notebook_reads_the_error_rate_it_is_given(tmp_path):
+    parameters = {"output_dir": str(tmp_path), "service_requests": {"1": [3, 1500]}}
+    execute_notebook(NOTEBOOK, tmp_path / "05_monitor.ipynb", parameters)
+    record = json.loads((tmp_path / "monitor.json").read_text())
+    error_rate = record["summary"]["versions"]["1"]["error_rate"]
+    assert (error_rate["successes"], error_rate["trials"]) == (3, 1500)
+    assert "error_rate" not in record["summary"]["versions"]["2"]
 
 
 def test_monitor_notebook_refuses_a_bad_parameter(tmp_path):
