@@ -107,8 +107,11 @@ def test_run_references_must_name_runs_inside_runs(project: Path, shoprec, tmp_p
 
 
 def test_read_only_tracking_store_is_one_paragraph(
-    store_project: Path, shoprec, cooccurrence_model, fake_run
+    store_project: Path, shoprec, cooccurrence_model, fake_run, monkeypatch
 ) -> None:
+    # MLflow makes a folder named after the `file:` URI relative to the working directory:
+    # keep it in the test's project, not in the checkout
+    monkeypatch.chdir(store_project)
     fake_run(store_project, "run-ro", cooccurrence_model)
     database = store_project / ".shoprec" / "mlflow.db"
     uri = f"sqlite:///file:{database}?mode=ro&uri=true"

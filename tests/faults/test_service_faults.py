@@ -17,6 +17,8 @@ from shoprec.deploy.environments import get_environment
 from shoprec.models import Recommender
 from shoprec.service.app import create_app
 
+pytestmark = pytest.mark.faults
+
 
 @pytest.fixture(scope="module")
 def client(cooccurrence_model: Recommender, tmp_path_factory: pytest.TempPathFactory) -> TestClient:
