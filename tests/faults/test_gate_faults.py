@@ -265,13 +265,16 @@ def test_deploy_refuses_a_run_evaluated_under_another_policy(
     (store_project / "policy").unlink()
     (store_project / "policy").mkdir()
     text = (repo_root / "policy" / "deploy-policy.toml").read_text()
+    old = load_policy(repo_root / "policy" / "deploy-policy.toml").version
     (store_project / "policy" / "deploy-policy.toml").write_text(
-        text.replace("version = 1", "version = 2").replace("min_ndcg = 0.05", "min_ndcg = 0.5")
+        text.replace(f"version = {old}", f"version = {old + 1}").replace(
+            "min_ndcg = 0.05", "min_ndcg = 0.5"
+        )
     )
     result = shoprec("deploy", "--env", "test", "--run", "run-ok")
     assert result.returncode == 1
-    assert "run run-ok was evaluated under deploy policy version 1" in result.stderr
-    assert "not under the policy in force, version 2" in result.stderr
+    assert f"run run-ok was evaluated under deploy policy version {old}" in result.stderr
+    assert f"not under the policy in force, version {old + 1}" in result.stderr
     assert (store_project / "runs" / "run-ok" / MODEL_SUBDIR).is_dir()
     # Editing the run's own record does not help: the registry recorded the old policy.
     path = store_project / "runs" / "run-ok" / EVALUATION_FILE
@@ -280,5 +283,5 @@ def test_deploy_refuses_a_run_evaluated_under_another_policy(
     path.write_text(json.dumps(evaluation))
     again = shoprec("deploy", "--env", "test", "--run", "run-ok")
     assert again.returncode == 1
-    assert "version 1 (run run-ok)" not in again.stderr
-    assert "run run-ok was evaluated under deploy policy version 1" in again.stderr
+    assert f"version {old} (run run-ok)" not in again.stderr
+    assert f"run run-ok was evaluated under deploy policy version {old}" in again.stderr
