@@ -1,5 +1,6 @@
 """Deployments: promotion gates, registry aliases and history, and real local services."""
 
+import json
 import socket
 from pathlib import Path
 
@@ -54,10 +55,27 @@ def test_run_not_in_the_registry_names_the_sync_command(
     assert "not in the model registry" in result.err and "shoprec runs sync run-new" in result.err
 
 
-def test_run_not_evaluated_is_refused(runs: Path, shoprec: Shoprec) -> None:
-    (runs / "run-a" / "04_evaluate" / "evaluation.json").unlink()
-    result = shoprec("deploy", "--env", "test", "--run", "run-a")
+def test_run_not_evaluated_is_refused(
+    project: Path, cooccurrence_model: Recommender, shoprec: Shoprec
+) -> None:
+    run_dir = make_run(project, "run-new", cooccurrence_model)
+    (run_dir / "04_evaluate" / "evaluation.json").unlink()
+    result = shoprec("deploy", "--env", "test", "--run", "run-new")
     assert result.code == 1 and "not evaluated" in result.err
+
+
+def test_a_registered_version_is_judged_by_the_registry_not_the_run_files(
+    runs: Path, shoprec: Shoprec
+) -> None:
+    evaluation = runs / "run-a" / "04_evaluate" / "evaluation.json"
+    evaluation.write_text(json.dumps({"status": "failed", "passed": False, "checks": []}))
+    client().set_model_version_tag(registry.REGISTERED_MODEL, "1", "evaluation.passed", "False")
+    result = shoprec("deploy", "--env", "test", "--run", "run-a")
+    assert result.code == 1
+    assert "version 1 (run run-a): the registry records an evaluation that did not pass" in (
+        result.err
+    )
+    assert aliases() == {}
 
 
 def test_unknown_run_is_bad_input(runs: Path, shoprec: Shoprec) -> None:

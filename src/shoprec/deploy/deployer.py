@@ -33,14 +33,19 @@ def _load(version: "ModelVersion") -> Recommender:
 
 
 def _registered_version(run_ref: str) -> tuple["ModelVersion", str]:
-    """The registered version of a run that passed evaluation, and the run's directory name."""
+    """The registered version of a run that passed evaluation, and the run's directory name.
+
+    The registry is the one source of the verdict: a registered version is judged by the
+    evaluation recorded with it; the run's own files are read only to explain why a run that
+    is not registered may not deploy.
+    """
     try:
         run_dir = resolve_run(run_ref)
     except RunError as error:
         raise DeployError(str(error)) from error
-    gates.check_evaluation(run_dir)
     version = registry.version_of_run(client(), run_dir.name)
     if version is None:
+        gates.check_evaluation(run_dir)
         raise GateRefused(
             f"run {run_dir.name} passed evaluation but is not in the model registry; "
             f"register it with: shoprec runs sync {run_dir.name}"
@@ -117,7 +122,7 @@ def deploy(
         raise DeployError(f"--canary {canary}: expected a share of users between 0 and 1")
     version, run_id = _registered_version(run_ref)
     model = _load(version)
-    gates.check_promotion(env, resolve_run(run_id), model, approved)
+    gates.check_promotion(env, run_id, model, approved)
     if canary is not None:
         return _start_canary(env, version, canary)
     return _switch(env, version, "deploy")

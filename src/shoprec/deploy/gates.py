@@ -1,7 +1,8 @@
 """The promotion rules: what a run must show before an environment may serve it.
 
 Every environment needs a run whose evaluation passed under the deploy policy in force
-(`policy/deploy-policy.toml`: same sha256), as recorded both in the run and in the registry;
+(`policy/deploy-policy.toml`: same sha256), as the registry recorded it with the run's version
+(the run's own evaluation is read only to explain why a run that is not registered is refused);
 staging also needs the live test service to serve the run and pass a smoke test; production
 also needs staging to serve the run live and an explicit approval.
 """
@@ -190,13 +191,16 @@ def check_production(run_id: str, approved: bool, staging: Environment) -> None:
         raise GateRefused("; ".join(problems))
 
 
-def check_promotion(env: Environment, run_dir: Path, model: Recommender, approved: bool) -> None:
-    """Refuse, saying which rule is unmet, unless `env` may serve the run at `run_dir`."""
+def check_promotion(env: Environment, run_id: str, model: Recommender, approved: bool) -> None:
+    """Refuse, saying which rule is unmet, unless `env` may serve run `run_id`.
+
+    The run's evaluation is not read here: the deployer checked the verdict the registry
+    recorded with the run's version (`check_registered`) before calling this.
+    """
     try:
-        check_evaluation(run_dir)
         if env.name == "staging":
-            check_staging(run_dir.name, model, ENVIRONMENTS["test"])
+            check_staging(run_id, model, ENVIRONMENTS["test"])
         elif env.name == "production":
-            check_production(run_dir.name, approved, ENVIRONMENTS["staging"])
+            check_production(run_id, approved, ENVIRONMENTS["staging"])
     except GateRefused as error:
-        raise GateRefused(f"{env.name} refuses run {run_dir.name}: {error}") from error
+        raise GateRefused(f"{env.name} refuses run {run_id}: {error}") from error
