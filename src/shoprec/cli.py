@@ -11,10 +11,9 @@ import sys
 
 from shoprec import __version__
 from shoprec.commands import deploy, develop, events, monitor, pipeline
-from shoprec.errors import ShoprecError
+from shoprec.errors import EXIT_INTERRUPTED, ShoprecError
 
 COMMAND_GROUPS = (pipeline, deploy, events, monitor, develop)
-EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:

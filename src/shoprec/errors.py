@@ -9,11 +9,20 @@ other exception is a bug and keeps its traceback. Exit codes (also in the README
 | 1 | the command ran and said no: a failed notebook, a refused gate, a failed check |
 | 2 | bad input: an unknown parameter, run, environment or file, a malformed setting |
 | 3 | the work is done and kept, but the tracking store could not record it |
+| 128 + N | stopped by signal N: 130 for SIGINT (Ctrl-C), 143 for SIGTERM |
 """
+
+import signal
 
 EXIT_REFUSED = 1
 EXIT_BAD_INPUT = 2
 EXIT_NOT_TRACKED = 3
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+
+
+def exit_code_of_signal(signum: int) -> int:
+    """The exit code of a command stopped by signal `signum` (the shell's 128 + N)."""
+    return 128 + signum
 
 
 class ShoprecError(Exception):

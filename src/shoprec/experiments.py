@@ -4,7 +4,7 @@ import argparse
 import sys
 
 from shoprec.errors import EXIT_NOT_TRACKED
-from shoprec.pipeline.plan import PipelineError, parse_overrides
+from shoprec.pipeline.plan import parse_overrides
 from shoprec.runs import PIPELINE_NOTEBOOKS, RUN_RECORD, RunError, resolve_run, runs_dir
 from shoprec.tracking.compare import Comparison
 
@@ -14,17 +14,13 @@ def sync_command(args: argparse.Namespace) -> int:
     from shoprec.tracking.store import TrackingError, tracking_uri
     from shoprec.tracking.sync import RunNotLoggable, log_run, sync_hint
 
-    try:
-        if args.all:
-            found = runs_dir().glob(f"*/{RUN_RECORD}")
-            run_dirs = sorted(p.parent for p in found if not p.parent.is_symlink())
-        elif args.run_id:
-            run_dirs = [resolve_run(args.run_id)]
-        else:
-            raise RunError("give a RUN_ID or --all")
-    except RunError as error:
-        print(f"shoprec runs sync: {error}", file=sys.stderr)
-        return 2
+    if args.all:
+        found = runs_dir().glob(f"*/{RUN_RECORD}")
+        run_dirs = sorted(p.parent for p in found if not p.parent.is_symlink())
+    elif args.run_id:
+        run_dirs = [resolve_run(args.run_id)]
+    else:
+        raise RunError("give a RUN_ID or --all")
     failed = refused = 0
     for run_dir in run_dirs:
         try:
@@ -85,17 +81,10 @@ def compare_command(args: argparse.Namespace) -> int:
 
 def reproduce_command(args: argparse.Namespace) -> int:
     """Re-execute a run and report whether parameters and metrics are identical."""
-    from shoprec.reproduce import ReproduceError, reproduce
+    from shoprec.reproduce import reproduce
     from shoprec.tracking import compare
 
-    try:
-        outcome = reproduce(args.run_id, parse_overrides(args.parameter), progress=not args.quiet)
-    except ReproduceError as error:
-        print(f"shoprec reproduce: {error}", file=sys.stderr)
-        return 2
-    except PipelineError as error:
-        print(f"shoprec reproduce: {error}", file=sys.stderr)
-        return 1
+    outcome = reproduce(args.run_id, parse_overrides(args.parameter), progress=not args.quiet)
     lines = compare.report("parameters", outcome.parameters)
     lines += compare.report("metrics", outcome.metrics)
     print("\n".join(lines))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shoprec.errors import ShoprecError
+from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
 from shoprec.pipeline.command import execute
 from shoprec.pipeline.plan import PipelineRun, ProductionModel, ProductionUnavailable
 from shoprec.pipeline.production import current_production_model
@@ -25,6 +25,8 @@ from shoprec.tracking.store import TrackingError, client
 
 class ReproduceError(ShoprecError):
     """A run that cannot be re-executed as recorded."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass(frozen=True)

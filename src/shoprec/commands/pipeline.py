@@ -52,6 +52,7 @@ def register(subparsers: Subparsers) -> None:
         description="Log runs/<id>/ to the tracking store ($MLFLOW_TRACKING_URI, else the "
         "project's .shoprec/mlflow.db); runs already logged there are skipped.",
     )
+    parser.set_defaults(command_name="runs sync")
     parser.add_argument("run_id", nargs="?", metavar="RUN_ID", help="run id or 'latest'")
     parser.add_argument("--all", action="store_true", help="every run under runs/")
 
@@ -61,6 +62,7 @@ def register(subparsers: Subparsers) -> None:
         "shoprec.experiments:compare_command",
         help="what changed between two runs: headline metrics, parameters and notebooks",
     )
+    parser.set_defaults(command_name="runs compare")
     parser.add_argument("run_a", metavar="RUN_A")
     parser.add_argument("run_b", metavar="RUN_B")
     parser.add_argument("--full", action="store_true", help="every metric and notebook diff")

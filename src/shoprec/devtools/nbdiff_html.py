@@ -133,23 +133,19 @@ def _pretty(base: nbformat.NotebookNode, diff: list) -> str:
 
 def nbdiff_command(args: argparse.Namespace) -> int:
     """`shoprec nbdiff`: the diff of two notebooks, or of every notebook changed since a ref."""
-    try:
-        if args.git_base is not None:
-            if args.base or args.remote or args.html:
-                raise NbdiffError("--git-base takes no notebooks and no --html (use --html-dir)")
-            _diff_changed(args.git_base, Path.cwd(), args.summary, args.html_dir)
-        else:
-            if not (args.base and args.remote) or args.summary or args.html_dir:
-                raise NbdiffError("give BASE.ipynb and REMOTE.ipynb, or --git-base REF")
-            base, remote = _read_file(Path(args.base)), _read_file(Path(args.remote))
-            print(text_diff(base, remote), end="")
-            if args.html:
-                title = f"{Path(args.base).name} → {Path(args.remote).name}"
-                page = write_diff_page(base, remote, args.html, title=title)
-                print(f"wrote {page}", file=sys.stderr)
-    except NbdiffError as exc:
-        print(f"shoprec nbdiff: error: {exc}", file=sys.stderr)
-        return 2
+    if args.git_base is not None:
+        if args.base or args.remote or args.html:
+            raise NbdiffError("--git-base takes no notebooks and no --html (use --html-dir)")
+        _diff_changed(args.git_base, Path.cwd(), args.summary, args.html_dir)
+    else:
+        if not (args.base and args.remote) or args.summary or args.html_dir:
+            raise NbdiffError("give BASE.ipynb and REMOTE.ipynb, or --git-base REF")
+        base, remote = _read_file(Path(args.base)), _read_file(Path(args.remote))
+        print(text_diff(base, remote), end="")
+        if args.html:
+            title = f"{Path(args.base).name} → {Path(args.remote).name}"
+            page = write_diff_page(base, remote, args.html, title=title)
+            print(f"wrote {page}", file=sys.stderr)
     return 0
 
 

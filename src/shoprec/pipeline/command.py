@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from shoprec.datasets import DATASETS, PROFILES
-from shoprec.errors import EXIT_NOT_TRACKED
+from shoprec.errors import EXIT_NOT_TRACKED, exit_code_of_signal
 from shoprec.params import check_choice
 from shoprec.pipeline.execute import RunInterrupted, run_pipeline
 from shoprec.pipeline.plan import (
@@ -64,16 +64,13 @@ def pipeline_command(args: argparse.Namespace) -> int:
         run = PipelineRun(run_id, runs_dir() / run_id, args.profile, args.dataset, overrides)
         print(f"run {run_id}: profile={args.profile} dataset={args.dataset} -> {run.directory}")
         record, tracked = execute(run, current_production_model(), progress=not args.quiet)
-    except PipelineError as error:
-        print(f"shoprec pipeline: {error}", file=sys.stderr)
-        return 1
     except RunInterrupted as interruption:
         print(
             f"shoprec pipeline: run {run_id} interrupted by {interruption}; its partial outputs "
             f"are kept in {run.directory} (status: interrupted)",
             file=sys.stderr,
         )
-        return 128 + interruption.signum
+        return exit_code_of_signal(interruption.signum)
     print("\n".join(outcome_lines(run.directory, record)))
     return 0 if tracked else EXIT_NOT_TRACKED
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shoprec.errors import ShoprecError
+from shoprec.errors import EXIT_REFUSED, ShoprecError
 from shoprec.params import closest
 from shoprec.policy import POLICY_FILE, THRESHOLDS
 from shoprec.runs import MODEL_SUBDIR, PIPELINE_NOTEBOOKS, TUNING_FILE
@@ -21,6 +21,8 @@ OWNED_PARAMETERS = (*RUN_PATH_PARAMETERS, *PRODUCTION_PARAMETERS)
 
 class PipelineError(ShoprecError):
     """A pipeline run that could not start or whose notebook failed."""
+
+    exit_code = EXIT_REFUSED
 
 
 @dataclass

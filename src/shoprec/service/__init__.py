@@ -1,7 +1,6 @@
 """The recommendation web service and its `shoprec serve` command."""
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -16,7 +15,6 @@ def serve(args: argparse.Namespace) -> int:
     try:
         app = create_app(model, run_id=args.run_id, environment=args.environment)
     except ArtifactError as error:
-        print(f"shoprec serve: cannot load model: {error}", file=sys.stderr)
-        return 2
+        raise ArtifactError(f"cannot load model: {error}") from error
     uvicorn.run(app, host=args.host, port=args.port)
     return 0
