@@ -49,6 +49,24 @@ class Settings(BaseSettings):
     )
     log_backups: int = Field(5, ge=1, le=100, description="rotated service logs kept")
     spark_master: str = Field("local[*]", description="Spark master URL or sc:// endpoint")
+    # Set by `shoprec deploy` / `start` for the service processes it launches (deploy.services).
+    model_uri: str | None = Field(
+        None, description="what a service loads when its control folder names no target"
+    )
+    environment: str = Field("local", description="the deployment environment a service serves")
+    service_dir: Path | None = Field(None, description="a service's control folder")
+    service_pid: int | None = Field(
+        None, description="the pid of a service's master process (default: this process)"
+    )
+    # Read, never set, by shoprec: third-party names.
+    java_home: str | None = Field(
+        None, validation_alias="JAVA_HOME", description="the JDK pyspark starts"
+    )
+    pyspark_gateway_port: str | None = Field(
+        None,
+        validation_alias="PYSPARK_GATEWAY_PORT",
+        description="set by spark-submit: a Spark gateway is already up",
+    )
 
     @field_validator("project_dir", "cache_dir", "movielens_dir", mode="after")
     @classmethod

@@ -15,10 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-MODEL_URI_VAR = "SHOPREC_MODEL_URI"  # what a service loads when it has no target
-ENVIRONMENT_VAR = "SHOPREC_ENVIRONMENT"
-CONTROL_DIR_VAR = "SHOPREC_SERVICE_DIR"
-SERVICE_PID_VAR = "SHOPREC_SERVICE_PID"
+from shoprec.settings import environment_variable
+
+# The variables a launcher sets for a service process (read there through shoprec.settings).
+MODEL_URI_VAR = environment_variable("model_uri")  # what a service loads when it has no target
+ENVIRONMENT_VAR = environment_variable("environment")
+CONTROL_DIR_VAR = environment_variable("service_dir")
+SERVICE_PID_VAR = environment_variable("service_pid")
 TARGET_FILE = "target.json"
 WORKERS_DIR = "workers"
 

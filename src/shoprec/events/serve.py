@@ -3,14 +3,11 @@
 `app_from_env` is the factory each worker process of a deployed service runs.
 """
 
-import os
 import threading
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from shoprec.deploy import control
-from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
 from shoprec.events.logger import ImpressionLogger
 from shoprec.events.routes import router as events_router
 from shoprec.events.store import EventStore
@@ -18,6 +15,7 @@ from shoprec.runs import state_dir
 from shoprec.service import metrics
 from shoprec.service.app import create_app
 from shoprec.service.served import ServedModel
+from shoprec.settings import get_settings
 from shoprec.tracking.store import REGISTERED_MODEL
 
 SPOOL_DIR = "spool"
@@ -74,9 +72,9 @@ def build_app(
 
 def app_from_env() -> FastAPI:
     """App factory for `uvicorn --factory`: model, environment and control folder from variables."""
-    control_dir = os.environ.get(control.CONTROL_DIR_VAR)
+    settings = get_settings()
     return build_app(
-        os.environ.get(MODEL_URI_VAR, f"models:/{REGISTERED_MODEL}@production"),
-        environment=os.environ.get(ENVIRONMENT_VAR, "local"),
-        control_dir=Path(control_dir) if control_dir else None,
+        settings.model_uri or f"models:/{REGISTERED_MODEL}@production",
+        environment=settings.environment,
+        control_dir=settings.service_dir,
     )

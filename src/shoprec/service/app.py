@@ -14,11 +14,11 @@ from fastapi.responses import JSONResponse
 
 from shoprec.artifact import ArtifactError
 from shoprec.deploy import control
-from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
 from shoprec.service import metrics
 from shoprec.service.routes import router
 from shoprec.service.served import ServedModel, load_served_model
 from shoprec.service.swap import ModelHolder, SwapWatcher
+from shoprec.settings import get_settings
 from shoprec.tracking.store import REGISTERED_MODEL
 
 log = logging.getLogger("shoprec.service")
@@ -207,9 +207,9 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """App factory for `uvicorn --factory` without impression logging (see shoprec.events)."""
-    control_dir = os.environ.get(control.CONTROL_DIR_VAR)
+    settings = get_settings()
     return create_app(
-        os.environ.get(MODEL_URI_VAR, f"models:/{REGISTERED_MODEL}@production"),
-        environment=os.environ.get(ENVIRONMENT_VAR, "local"),
-        control_dir=Path(control_dir) if control_dir else None,
+        settings.model_uri or f"models:/{REGISTERED_MODEL}@production",
+        environment=settings.environment,
+        control_dir=settings.service_dir,
     )

@@ -19,6 +19,7 @@ from typing import Any
 from shoprec.deploy import control
 from shoprec.service.canary import in_canary
 from shoprec.service.served import ServedModel
+from shoprec.settings import get_settings
 
 log = logging.getLogger("shoprec.service")
 
@@ -59,7 +60,7 @@ class SwapWatcher:
         self.on_swap = on_swap
         self.interval = interval
         self.handled: str | None = None
-        self.service_pid = os.environ.get(control.SERVICE_PID_VAR, str(os.getpid()))
+        self.service_pid = str(get_settings().service_pid or os.getpid())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="model-swap", daemon=True)
 

