@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from shoprec.deploy import services, state
 from shoprec.deploy.environments import ENVIRONMENTS, get_environment
 from shoprec.models import Recommender
 from shoprec.policy import load_policy
+from shoprec.runs import EVALUATION_FILE, MODEL_SUBDIR, RUN_RECORD, SUCCEEDED, runs_dir
 from shoprec.tracking.store import local_database
 from shoprec.tracking.sync import log_run
 
@@ -47,24 +49,33 @@ def free_ports(count: int) -> list[int]:
 
 
 def make_run(
-    project: Path, run_id: str, model: Recommender, checks: dict[str, bool] | None = None
+    project: Path,
+    run_id: str,
+    model: Recommender,
+    checks: dict[str, bool] | None = None,
+    *,
+    evaluation: dict[str, Any] | None = None,
+    record: dict[str, Any] | None = None,
 ) -> Path:
-    """A fake pipeline run: record, model artifact and evaluation (passed unless a check fails)."""
-    outcomes = checks or {"beats_popularity": True}
-    passed = all(outcomes.values())
-    run_dir = project / "runs" / run_id
-    save_model(model, run_dir / "03_train" / "model", {"run_id": run_id})
-    record = {"run_id": run_id, "status": "succeeded", "evaluation_passed": passed}
-    (run_dir / "run.json").write_text(json.dumps(record))
-    (run_dir / "04_evaluate").mkdir()
-    evaluation = {
-        "status": "passed" if passed else "failed",
-        "passed": passed,
-        "policy": load_policy().record(),
-        "checks": [{"check": name, "passed": ok} for name, ok in outcomes.items()],
-        "metrics": {},
-    }
-    (run_dir / "04_evaluate" / "evaluation.json").write_text(json.dumps(evaluation))
+    """A fake pipeline run in the layout `shoprec.runs` owns: record, model artifact and
+    evaluation (passed unless a check fails; or `evaluation` as given), `record` added to the
+    run record."""
+    if evaluation is None:
+        outcomes = checks or {"beats_popularity": True}
+        passed = all(outcomes.values())
+        evaluation = {
+            "status": "passed" if passed else "failed",
+            "passed": passed,
+            "policy": load_policy().record(),
+            "checks": [{"check": name, "passed": ok} for name, ok in outcomes.items()],
+            "metrics": {},
+        }
+    run_dir = runs_dir(project) / run_id
+    save_model(model, run_dir / MODEL_SUBDIR, {"run_id": run_id})
+    fields = {"run_id": run_id, "status": SUCCEEDED, "evaluation_passed": evaluation["passed"]}
+    (run_dir / RUN_RECORD).write_text(json.dumps({**fields, **(record or {})}))
+    (run_dir / EVALUATION_FILE).parent.mkdir()
+    (run_dir / EVALUATION_FILE).write_text(json.dumps(evaluation))
     return run_dir
 
 

@@ -16,6 +16,7 @@ from shoprec.runs import (
     TRAINING_METRICS_FILE,
     TUNING_FILE,
     notebooks_dir,
+    output_dir,
     project_dir,
     runs_dir,
 )
@@ -63,7 +64,7 @@ def benchmark_model(dataset: str, algorithm: str, run_dir: Path, seed: int = 42)
     protocol = PROTOCOLS[dataset]
     common = {"dataset": dataset, "profile": "default", "seed": seed, "k": 10}
     split = {"split_method": protocol.split_method, "test_ratio": protocol.test_ratio}
-    _execute("02_tune", run_dir / "02_tune", {**common, **split, "algorithm": algorithm})
+    _execute("02_tune", output_dir(run_dir, "02_tune"), {**common, **split, "algorithm": algorithm})
     chosen = json.loads((run_dir / TUNING_FILE).read_text())["chosen"]
     train_parameters = {
         **common,
@@ -72,13 +73,13 @@ def benchmark_model(dataset: str, algorithm: str, run_dir: Path, seed: int = 42)
         "hyperparameters": chosen,
         "timing_repeats": TIMING_REPEATS,
     }
-    _execute("03_train", run_dir / "03_train", train_parameters)
+    _execute("03_train", output_dir(run_dir, "03_train"), train_parameters)
     evaluate_parameters = {
         "dataset": dataset,
         "profile": "default",
         "model_dir": str(run_dir / MODEL_SUBDIR),
     }
-    _execute("04_evaluate", run_dir / "04_evaluate", evaluate_parameters)
+    _execute("04_evaluate", output_dir(run_dir, "04_evaluate"), evaluate_parameters)
     trained = json.loads((run_dir / TRAINING_METRICS_FILE).read_text())
     evaluation = json.loads((run_dir / EVALUATION_FILE).read_text())
     row = {

@@ -12,6 +12,9 @@
         02_tune/tuning.json
         03_train/metrics.json, 03_train/model/
         04_evaluate/evaluation.json
+        tracking.json                which tracking stores logged the run (tracking.sync)
+
+Each pipeline notebook writes into its own output folder, `<run-id>/<notebook>/` (output_dir).
 """
 
 import json
@@ -27,9 +30,11 @@ from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
 PIPELINE_NOTEBOOKS = ("01_explore_data", "02_tune", "03_train", "04_evaluate")
 NOTEBOOKS_DIR = Path("notebooks")
 STATE_DIR = Path(".shoprec")  # the project's own state: tracking store, caches, services
+RUNS_DIR = Path("runs")
 RUN_RECORD = "run.json"
 PACKAGES_FILE = "packages.json"
 PIPELINE_LOG = "pipeline.log"
+TRACKING_FILE = "tracking.json"
 EXECUTED_NOTEBOOKS = Path("notebooks")
 LATEST = "latest"
 # A run's `status` in run.json: running until it ends; interrupted by SIGINT or SIGTERM.
@@ -66,14 +71,15 @@ def project_dir() -> Path:
     return next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), here)
 
 
-def runs_dir() -> Path:
-    """The folder holding one sub-folder per pipeline run."""
-    return project_dir() / "runs"
+def runs_dir(root: Path | None = None) -> Path:
+    """The folder holding one sub-folder per pipeline run (of project `root`, default this one)."""
+    return (project_dir() if root is None else Path(root)) / RUNS_DIR
 
 
-def state_dir() -> Path:
-    """The project's own state: local tracking store, model cache, services, event store."""
-    return project_dir() / STATE_DIR
+def state_dir(root: Path | None = None) -> Path:
+    """The project's own state: local tracking store, model cache, services, event store (of
+    project `root`, default this one)."""
+    return (project_dir() if root is None else Path(root)) / STATE_DIR
 
 
 def notebooks_dir() -> Path:
@@ -84,6 +90,11 @@ def notebooks_dir() -> Path:
 def new_run_id() -> str:
     """A sortable, unique run id: UTC time plus a random suffix."""
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def output_dir(run_dir: Path, notebook: str) -> Path:
+    """The folder pipeline notebook `notebook` writes its results into (its `output_dir`)."""
+    return Path(run_dir) / notebook
 
 
 def executed_notebook(run_dir: Path, notebook: str) -> Path:

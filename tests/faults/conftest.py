@@ -34,19 +34,17 @@ def store_project(
 
 @pytest.fixture
 def fake_run():
-    """Writes a finished pipeline run without running notebooks: record, model, evaluation.
+    """Writes a finished pipeline run without running notebooks: record, model, evaluation
+    (`deployment.make_run`).
 
     `status` is the evaluation's outcome under the project's deploy policy: passed, failed or
     incomplete (production could not be fetched).
     """
-    import json
+    from deployment import make_run
 
-    from shoprec.artifact import save_model
     from shoprec.policy import decide, load_policy
 
     def make(project: Path, run_id: str, model, status: str = "passed") -> Path:
-        run_dir = project / "runs" / run_id
-        save_model(model, run_dir / "03_train" / "model", {"run_id": run_id})
         production = (
             {"status": "unavailable", "reason": "store down"}
             if status == "incomplete"
@@ -56,16 +54,10 @@ def fake_run():
         evaluation = decide(load_policy(), ndcg, production)
         evaluation["metrics"] = {"candidate": {"ndcg": ndcg["candidate"]}}
         assert evaluation["status"] == status
-        (run_dir / "04_evaluate").mkdir()
-        (run_dir / "04_evaluate" / "evaluation.json").write_text(json.dumps(evaluation))
         record = {
-            "run_id": run_id,
-            "status": "succeeded",
-            "evaluation_passed": evaluation["passed"],
             "evaluation_status": status,
             "parameters": {"03_train": {"algorithm": model.algorithm, "seed": 42}},
         }
-        (run_dir / "run.json").write_text(json.dumps(record))
-        return run_dir
+        return make_run(project, run_id, model, evaluation=evaluation, record=record)
 
     return make

@@ -198,7 +198,8 @@ def _scratch_project(run_dir: Path) -> Iterator[list[str]]:
     from shoprec.deploy import deployer, services
     from shoprec.deploy.environments import ENVIRONMENTS
     from shoprec.policy import POLICY_FILE
-    from shoprec.runs import RUN_RECORD, project_dir
+    from shoprec.runs import RUN_RECORD, project_dir, runs_dir, state_dir
+    from shoprec.tracking.store import local_uri
     from shoprec.tracking.sync import log_run
 
     saved = {name: os.environ.get(name) for name in
@@ -208,15 +209,15 @@ def _scratch_project(run_dir: Path) -> Iterator[list[str]]:
     root = Path(tempfile.mkdtemp(prefix="shoprec-benchmark-"))
     shutil.copytree(policies, root / POLICY_FILE.parent)
     os.environ["SHOPREC_PROJECT_DIR"] = str(root)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / '.shoprec' / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = local_uri(root)
     os.environ.pop("SHOPREC_EVENTS_URL", None)
-    (root / ".shoprec").mkdir()
+    state_dir(root).mkdir()
     for env in ENVIRONMENTS.values():
         os.environ[env.port_variable] = str(_free_port())
     try:
         ids = []
         for copy in ("a", "b"):
-            target = root / "runs" / f"{run_dir.name}-{copy}"
+            target = runs_dir(root) / f"{run_dir.name}-{copy}"
             shutil.copytree(run_dir, target, ignore=shutil.ignore_patterns("*.ipynb"))
             record = json.loads((target / RUN_RECORD).read_text())
             record["run_id"] = target.name

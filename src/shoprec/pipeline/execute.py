@@ -15,6 +15,7 @@ from typing import Any
 from papermill.exceptions import PapermillExecutionError
 
 from shoprec import redact
+from shoprec.artifact import METADATA_FILE
 from shoprec.execution import execute_notebook
 from shoprec.pipeline.plan import (
     PipelineError,
@@ -51,7 +52,7 @@ class RunInterrupted(KeyboardInterrupt):
 
 def _data_fingerprint(run: PipelineRun) -> dict[str, str]:
     """The content hashes of the train and test interactions the model was trained on."""
-    model_json = json.loads((run.directory / MODEL_SUBDIR / "model.json").read_text())
+    model_json = json.loads((run.directory / MODEL_SUBDIR / METADATA_FILE).read_text())
     training = model_json["metadata"]["training"]
     return {"train": training["train_fingerprint"], "test": training["test_fingerprint"]}
 

@@ -9,7 +9,7 @@ from typing import Any
 from shoprec.errors import EXIT_REFUSED, ShoprecError
 from shoprec.params import closest
 from shoprec.policy import POLICY_FILE, THRESHOLDS
-from shoprec.runs import MODEL_SUBDIR, PIPELINE_NOTEBOOKS, TUNING_FILE
+from shoprec.runs import MODEL_SUBDIR, PIPELINE_NOTEBOOKS, TUNING_FILE, output_dir
 
 # Parameters the pipeline sets to paths inside the run directory.
 RUN_PATH_PARAMETERS = ("output_dir", "model_dir", "tuning_file")
@@ -125,7 +125,8 @@ def plan_parameters(
         given = {
             key: value for key, value in {**common, **run.overrides}.items() if key in defaults
         }
-        plan[name] = {**defaults, **fixed, **given, "output_dir": str(run.directory / name)}
+        output = str(output_dir(run.directory, name))
+        plan[name] = {**defaults, **fixed, **given, "output_dir": output}
     plan["03_train"]["tuning_file"] = str(run.directory / TUNING_FILE)
     plan["04_evaluate"]["model_dir"] = str(run.directory / MODEL_SUBDIR)
     if isinstance(production, ProductionModel):

@@ -24,7 +24,7 @@ from shoprec.benchmark_scale import (
     SCALE_MODELS,
     SCALE_SHOP,
 )
-from shoprec.runs import project_dir
+from shoprec.runs import runs_dir
 
 SPARK_CONFIG = {
     "spark.driver.memory": "2g",
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         "n_items": max(100, round(SCALE_SHOP["n_items"] * share)),
         "n_events": args.events,
     }
-    directory = project_dir() / "runs" / f"benchmark-spark-{args.events}"
+    directory = runs_dir() / f"benchmark-spark-{args.events}"
     shop_file = directory / "shop.json"
     if not shop_file.is_file():
         shop = _write_shop(directory, size)

@@ -71,9 +71,9 @@ class _TranslatingClient:
         return call
 
 
-def local_database() -> Path:
-    """The project's default tracking database."""
-    return state_dir() / DATABASE
+def local_database(root: Path | None = None) -> Path:
+    """The project's default tracking database (of project `root`, default this one)."""
+    return state_dir(root) / DATABASE
 
 
 def local_artifacts() -> Path:
@@ -81,9 +81,9 @@ def local_artifacts() -> Path:
     return state_dir() / ARTIFACTS
 
 
-def local_uri() -> str:
-    """The URI of the project's default tracking database."""
-    return f"sqlite:///{local_database()}"
+def local_uri(root: Path | None = None) -> str:
+    """The URI of the project's default tracking database (of project `root`, default this one)."""
+    return f"sqlite:///{local_database(root)}"
 
 
 def tracking_uri() -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shoprec import __version__
-from shoprec.artifact import ARTIFACT_KEY
+from shoprec.artifact import ARTIFACT_KEY, METADATA_FILE
 from shoprec.processes import process_alive
 from shoprec.redact import redact
 from shoprec.runs import (
@@ -24,6 +24,7 @@ from shoprec.runs import (
     INTERRUPTED,
     MODEL_SUBDIR,
     RUNNING,
+    TRACKING_FILE,
     TRAINING_METRICS_FILE,
     executed_notebook,
     read_run,
@@ -40,7 +41,6 @@ from shoprec.tracking.store import (
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-SIDECAR = "tracking.json"
 MODEL_NAME = "model"
 RUNTIME_PACKAGES = ("mlflow", "numpy", "pandas", "scipy", "scikit-learn")
 STATUS = {"succeeded": "FINISHED", "failed": "FAILED"}
@@ -71,7 +71,7 @@ def sync_hint(run_id: str) -> str:
 
 def logged_runs(run_dir: Path) -> dict[str, dict[str, Any]]:
     """Where the run was logged so far, by tracking URI (from `tracking.json`)."""
-    path = Path(run_dir) / SIDECAR
+    path = Path(run_dir) / TRACKING_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -138,7 +138,7 @@ def log_run(run_dir: Path) -> TrackedRun:
         **logged_runs(run_dir),
         uri: {"mlflow_run_id": tracked.mlflow_run_id, "model_version": tracked.model_version},
     }
-    (run_dir / SIDECAR).write_text(json.dumps(logged, indent=2, sort_keys=True) + "\n")
+    (run_dir / TRACKING_FILE).write_text(json.dumps(logged, indent=2, sort_keys=True) + "\n")
     return tracked
 
 
@@ -325,12 +325,12 @@ def _log(mlflow_client: "MlflowClient", run_dir: Path, record: dict[str, Any]) -
         _log_batch(mlflow_client, mlflow_run_id, params, metrics, tags)
         _log_notebooks(mlflow_client, experiment, mlflow_run_id, run_dir, record)
         for path in sorted(run_dir.iterdir()):
-            if path.name != SIDECAR:
+            if path.name != TRACKING_FILE:
                 log = mlflow_client.log_artifacts if path.is_dir() else mlflow_client.log_artifact
                 log(mlflow_run_id, str(path), path.name if path.is_dir() else None)
         version = None
         model_dir = run_dir / MODEL_SUBDIR
-        if (model_dir / "model.json").is_file():
+        if (model_dir / METADATA_FILE).is_file():
             uri = _log_model(mlflow_run_id, model_dir)
             if record.get("evaluation_passed") is True:
                 version = _register(mlflow_client, uri, record["run_id"], run_dir)
