@@ -11,7 +11,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "shoprec"
 LAYERS = (
-    ("foundations", ("shoprec.errors", "shoprec.settings", "shoprec.params", "shoprec.ranking",
+    ("foundations", ("shoprec.errors", "shoprec.settings", "shoprec.checksums", "shoprec.params",
+                     "shoprec.ranking",
                      "shoprec.runs", "shoprec.processes", "shoprec.execution", "shoprec.redact",
                      "shoprec.policy", "shoprec.devtools")),
     ("loaders", ("shoprec.validation", "shoprec.loaders", "shoprec.synthetic")),

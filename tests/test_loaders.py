@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from shoprec import loaders
+from shoprec.checksums import file_sha256
 from shoprec.loaders import (
     MOVIELENS,
     ChecksumError,
@@ -30,7 +31,6 @@ from shoprec.loaders import (
     read_movielens_movies,
     read_movielens_ratings,
     sample_users,
-    sha256_of,
     sum_by_user_item,
 )
 from shoprec.validation import DataValidationError
@@ -92,7 +92,7 @@ def release_zip(tmp_path) -> Path:
 def served(release_zip, monkeypatch) -> Path:
     """movielens-100k's URL points at `release_zip` (file://) and its sha256 is that zip's."""
     fake = dataclasses.replace(
-        MOVIELENS["movielens-100k"], url=release_zip.as_uri(), sha256=sha256_of(release_zip)
+        MOVIELENS["movielens-100k"], url=release_zip.as_uri(), sha256=file_sha256(release_zip)
     )
     monkeypatch.setitem(MOVIELENS, "movielens-100k", fake)
     return release_zip
@@ -238,7 +238,9 @@ def test_official_checksums_are_recorded_for_every_release():
 
 
 def test_download_keeps_a_file_whose_checksum_matches(tmp_path, release_zip):
-    target = download(release_zip.as_uri(), tmp_path / "dl" / "ml-100k.zip", sha256_of(release_zip))
+    target = download(
+        release_zip.as_uri(), tmp_path / "dl" / "ml-100k.zip", file_sha256(release_zip)
+    )
     assert target.read_bytes() == release_zip.read_bytes()
     assert sorted(p.name for p in target.parent.iterdir()) == ["ml-100k.zip"]
 
@@ -263,8 +265,10 @@ def test_download_over_http_from_a_local_server(tmp_path, release_zip):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/ml-100k.zip"
-        target = download(url, tmp_path / "dl" / "ml-100k.zip", sha256_of(release_zip), timeout=10)
-        assert sha256_of(target) == sha256_of(release_zip)
+        target = download(
+            url, tmp_path / "dl" / "ml-100k.zip", file_sha256(release_zip), timeout=10
+        )
+        assert file_sha256(target) == file_sha256(release_zip)
         with pytest.raises(URLError):
             download(url.replace("ml-100k", "nope"), tmp_path / "dl" / "x.zip", "0" * 64)
     finally:

@@ -1,6 +1,5 @@
 """Model artifacts: a directory of NumPy arrays and JSON metadata, checksummed, never pickled."""
 
-import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -8,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shoprec import __version__
+from shoprec.checksums import file_sha256
 from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
 
 if TYPE_CHECKING:  # the models (scikit-learn, implicit) load only when a model is read
@@ -24,12 +24,6 @@ class ArtifactError(ShoprecError, ValueError):
     """A model artifact that is missing, incomplete, tampered with or of an unknown kind."""
 
     exit_code = EXIT_BAD_INPUT
-
-
-def file_sha256(path: Path) -> str:
-    """The hex sha256 of the file at `path`."""
-    with Path(path).open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def save_model(

@@ -4,7 +4,6 @@
 
 import csv
 import gzip
-import hashlib
 import io
 import os
 import sqlite3
@@ -22,6 +21,7 @@ import sqlalchemy
 import sqlparse
 from sqlparse.tokens import Keyword
 
+from shoprec.checksums import file_sha256
 from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
 from shoprec.redact import DATABASE_PASSWORD_VARIABLE, MASK, redact_text
 from shoprec.runs import project_dir
@@ -250,18 +250,9 @@ def _holds_release(path: Path, release: MovieLensRelease) -> bool:
     return (path / release.ratings_file).is_file() if path.is_dir() else path.is_file()
 
 
-def sha256_of(path: Path) -> str:
-    """The hex sha256 of the file at `path`."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_sha256(path: Path, expected: str) -> None:
     """Raise ChecksumError unless the file at `path` has sha256 `expected`."""
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if actual != expected:
         raise ChecksumError(
             f"{path}: sha256 is {actual}, expected {expected}: the file is corrupt or not the "
@@ -281,7 +272,7 @@ def download(url: str, target: Path, sha256: str, *, timeout: float = 60.0) -> P
         with os.fdopen(handle, "wb") as file, urllib.request.urlopen(url, timeout=timeout) as r:
             while chunk := r.read(1 << 20):
                 file.write(chunk)
-        actual = sha256_of(Path(partial))
+        actual = file_sha256(Path(partial))
         if actual != sha256:
             raise ChecksumError(
                 f"{url}: the download has sha256 {actual}, expected {sha256}: corrupt, or not "

@@ -8,6 +8,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from shoprec.checksums import file_sha256
+
 LOCK_FILE = "requirements.lock"
 
 
@@ -33,11 +35,6 @@ def git_dirty(root: Path) -> bool | None:
     return None if out is None else bool(out.strip())
 
 
-def file_sha256(path: Path) -> str | None:
-    """The sha256 of a file, or None if it does not exist."""
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-
-
 def installed_packages() -> dict[str, str]:
     """Every installed distribution and its version, by normalised name."""
     packages = {}
@@ -58,7 +55,7 @@ def environment(root: Path, packages: dict[str, str]) -> dict[str, Any]:
     return {
         "git_commit": git_commit(root),
         "git_dirty": git_dirty(root),
-        "lock_sha256": file_sha256(root / LOCK_FILE),
+        "lock_sha256": file_sha256(lock) if (lock := root / LOCK_FILE).is_file() else None,
         "packages_sha256": packages_sha256(packages),
         "python": platform.python_version(),
         "platform": platform.platform(),

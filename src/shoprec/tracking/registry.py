@@ -28,9 +28,9 @@ from shoprec.artifact import (
     ARTIFACT_KEY,
     METADATA_FILE,
     ArtifactError,
-    file_sha256,
     verify_files,
 )
+from shoprec.checksums import file_sha256
 from shoprec.errors import ShoprecError
 from shoprec.runs import state_dir
 from shoprec.tracking.store import REGISTERED_MODEL, TrackingError, translated
@@ -78,7 +78,7 @@ def model_uri(ref: str) -> str:
 
 def artifact_digest(model_dir: Path) -> str:
     """The sha256 of an artifact's `model.json`, which itself lists every file's sha256."""
-    return hashlib.sha256((Path(model_dir) / METADATA_FILE).read_bytes()).hexdigest()
+    return file_sha256(Path(model_dir) / METADATA_FILE)
 
 
 def manifest(directory: Path) -> dict[str, str]:
