@@ -9,9 +9,10 @@ pid files and service logs.
 import json
 from dataclasses import dataclass
 
+from shoprec.deploy.environments import ENVIRONMENTS
 from shoprec.tracking import registry
 from shoprec.tracking.registry import Event
-from shoprec.tracking.store import client
+from shoprec.tracking.store import REGISTERED_MODEL, client
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,6 @@ class Deployment:
 
 def current() -> dict[str, Deployment]:
     """The deployment each environment serves (per its alias), by environment name."""
-    from shoprec.deploy.environments import ENVIRONMENTS
-
     mlflow_client = client()
     log = registry.events(mlflow_client)
     served = {}
@@ -68,8 +67,6 @@ ROLLBACK_REASON_TAG = "shoprec.rollback_reasons"
 
 def record_rollback_reason(deployment: Deployment, replaced: str, reason: str) -> None:
     """Record why `deployment` (a rollback from version `replaced`) happened, on its version."""
-    from shoprec.tracking.store import REGISTERED_MODEL
-
     mlflow_client = client()
     version = registry.get_version(mlflow_client, deployment.version)
     reasons = json.loads(version.tags.get(ROLLBACK_REASON_TAG, "[]"))
