@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from shoprec.params import check_k
+
 METRIC_NAMES = ("precision", "recall", "ndcg", "map", "coverage")
 ALL_METRIC_NAMES = (
     "precision",
@@ -48,8 +50,7 @@ def _requested(
     k: int, metrics: Sequence[str] | None, train: pd.DataFrame | None
 ) -> tuple[str, ...]:
     """The metric names asked for (`METRIC_NAMES` by default), once `k` and `train` suit them."""
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k}")
+    check_k(k)
     names = METRIC_NAMES if metrics is None else tuple(metrics)
     unknown = sorted(set(names) - set(ALL_METRIC_NAMES))
     if unknown:

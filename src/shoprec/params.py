@@ -4,6 +4,8 @@ import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 from shoprec.errors import UsageError
 
 
@@ -33,6 +35,19 @@ def check_positive_int(name: str, value: object) -> None:
         raise ParameterError(f"parameter {name}={value!r} is not allowed; expected an integer > 0")
 
 
+def check_positive_number(name: str, value: object, expected: str = "a number > 0") -> None:
+    """Fail unless `value` is a number (not a bool) greater than zero; `expected` says what is
+    accepted in the message."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ParameterError(f"parameter {name}={value!r} is not allowed; expected {expected}")
+
+
+def check_k(k: object) -> None:
+    """Fail unless the list length `k` is a positive integer (Python or NumPy, not a bool)."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
+        raise ParameterError(f"k must be a positive integer, got {k!r}")
+
+
 def check_fraction(name: str, value: object) -> None:
     """Fail unless `value` is a number strictly between 0 and 1."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
@@ -50,8 +65,8 @@ def check_existing_path(name: str, value: str | Path) -> Path:
 
 
 def check_non_negative_int(name: str, value: object) -> None:
-    """Fail unless `value` is an integer >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    """Fail unless `value` is an integer >= 0 (Python or NumPy, not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
         raise ParameterError(f"parameter {name}={value!r} is not allowed; expected an integer >= 0")
 
 

@@ -9,17 +9,11 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from shoprec.models.base import Recommender
-from shoprec.params import ParameterError, check_positive_int
-
-
-def _check_positive_number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ParameterError(f"parameter {name}={value!r} is not allowed; expected a number > 0")
-
-
-def _check_non_negative_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise ParameterError(f"parameter {name}={value!r} is not allowed; expected an integer >= 0")
+from shoprec.params import (
+    check_non_negative_int,
+    check_positive_int,
+    check_positive_number,
+)
 
 
 def _cpu_als(**params: object) -> object:
@@ -91,11 +85,11 @@ class ALSRecommender(Recommender):
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
         check_positive_int("factors", self.factors)
-        _check_positive_number("regularization", self.regularization)
-        _check_positive_number("alpha", self.alpha)
+        check_positive_number("regularization", self.regularization)
+        check_positive_number("alpha", self.alpha)
         check_positive_int("iterations", self.iterations)
-        _check_non_negative_int("seed", self.seed)
-        _check_non_negative_int("num_threads", self.num_threads)
+        check_non_negative_int("seed", self.seed)
+        check_non_negative_int("num_threads", self.num_threads)
         # get_params(): the six parameters of __init__, which are _als_factors' keywords.
         self.user_factors_, self.item_factors_ = _als_factors(matrix, **self.get_params())
 

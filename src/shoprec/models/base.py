@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from shoprec.errors import NotFittedError
+from shoprec.params import check_k
 from shoprec.ranking import round_scores, top_k
 
 RECOMMENDATION_COLUMNS = {
@@ -171,8 +172,7 @@ class Recommender(FittedArrays, BaseEstimator):
     ) -> pd.DataFrame:
         """Top-k items per user, best first; unknown users get popular items flagged `fallback`."""
         self.check_is_fitted()
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        check_k(k)
         user_ids = np.asarray(user_ids, dtype=np.int64)
         rows = np.searchsorted(self.user_ids_, user_ids).clip(0, len(self.user_ids_) - 1)
         known = self.user_ids_[rows] == user_ids

@@ -9,7 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from shoprec.models.base import Recommender
-from shoprec.params import ParameterError, check_positive_int
+from shoprec.params import check_positive_int, check_positive_number
 
 SIMILARITIES = ("cooccurrence", "jaccard", "cosine", "lift")
 SECONDS_PER_DAY = 86_400.0
@@ -110,15 +110,9 @@ def time_decayed(interactions: pd.DataFrame, half_life_days: float) -> pd.DataFr
     A missing `weight` column counts as weight 1. Weights stay positive: an interaction decayed
     below the smallest float is kept at that float, so it still counts as seen.
     """
-    if (
-        isinstance(half_life_days, bool)
-        or not isinstance(half_life_days, int | float)
-        or not half_life_days > 0
-    ):
-        raise ParameterError(
-            f"parameter time_decay_days={half_life_days!r} is not allowed; "
-            "expected a number of days > 0, or None to turn time decay off"
-        )
+    check_positive_number(
+        "time_decay_days", half_life_days, "a number of days > 0, or None to turn time decay off"
+    )
     if "timestamp" not in interactions.columns:
         raise ValueError(
             f"time_decay_days={half_life_days} needs a 'timestamp' column in interactions, got "

@@ -7,14 +7,9 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from shoprec.models.base import Recommender
-from shoprec.params import ParameterError, check_positive_int
+from shoprec.params import ParameterError, check_positive_int, check_positive_number
 
 DENSE_BYTES_PER_ITEM_PAIR = 16  # two dense float64 items x items matrices live at the peak of fit
-
-
-def _check_positive_number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ParameterError(f"parameter {name}={value!r} is not allowed; expected a number > 0")
 
 
 def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
@@ -61,7 +56,7 @@ class EASERecommender(Recommender):
         self.max_items = max_items
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
-        _check_positive_number("l2", self.l2)
+        check_positive_number("l2", self.l2)
         check_positive_int("max_items", self.max_items)
         if not isinstance(self.binary, bool | np.bool_):
             raise ParameterError(

@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from shoprec.metrics import METRIC_NAMES
+from shoprec.params import check_k
 from shoprec.spark.params import SPARK_METRIC_NAMES
 
 
@@ -47,8 +48,7 @@ def ranking_metrics(
 
     Per-user values come from Spark; only one row per metric returns to the driver.
     """
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k}")
+    check_k(k)
     names = METRIC_NAMES if metrics is None else tuple(metrics)
     unknown = sorted(set(names) - set(SPARK_METRIC_NAMES))
     if unknown:

@@ -19,7 +19,7 @@ from pyspark.sql import types as T
 from shoprec.models import ALGORITHMS, Recommender
 from shoprec.models.als import ALSRecommender
 from shoprec.models.cooccurrence import SECONDS_PER_DAY, SIMILARITIES, CooccurrenceRecommender
-from shoprec.params import ParameterError, check_positive_int
+from shoprec.params import check_k, check_positive_int, check_positive_number
 
 PER_USER_ARRAYS = {"als": ("user_factors_",)}
 """Fitted arrays with one row per user, besides the shared seen-items arrays."""
@@ -31,15 +31,9 @@ def decayed_weights(interactions: DataFrame, half_life_days: float) -> DataFrame
     `t_ref` is the latest timestamp (Unix seconds); the factor is computed with NumPy's `exp2` in
     a pandas UDF, so it equals the local engine's bit for bit.
     """
-    if (
-        isinstance(half_life_days, bool)
-        or not isinstance(half_life_days, int | float)
-        or not half_life_days > 0
-    ):
-        raise ParameterError(
-            f"parameter time_decay_days={half_life_days!r} is not allowed; "
-            "expected a number of days > 0, or None to turn time decay off"
-        )
+    check_positive_number(
+        "time_decay_days", half_life_days, "a number of days > 0, or None to turn time decay off"
+    )
     latest = float(interactions.agg(F.max("timestamp")).first()[0])
     tiny = float(np.finfo(np.float64).tiny)
 
@@ -184,11 +178,8 @@ def fit_als(
 
     check_positive_int("factors", factors)
     check_positive_int("iterations", iterations)
-    for name, value in (("regularization", regularization), ("alpha", alpha)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise ParameterError(
-                f"parameter {name}={value!r} is not allowed; expected a number > 0"
-            )
+    check_positive_number("regularization", regularization)
+    check_positive_number("alpha", alpha)
     model = ALSRecommender(factors, float(regularization), float(alpha), iterations, seed)
     _with_shared_arrays(model, _collect_interactions(interactions))
     spark = interactions.sparkSession
@@ -302,8 +293,7 @@ def recommend_all(
     scores its users with the local model's own code and arrays, so the lists, scores and tie
     order are the local engine's, while no machine holds more than its share of users.
     """
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    check_k(k)
     arrays = {
         name: value for name, value in model.to_arrays().items() if not name.startswith("seen_")
     }
