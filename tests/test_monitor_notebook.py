@@ -51,3 +51,12 @@ def test_monitor_notebook_refuses_a_bad_parameter(tmp_path):
             parameters={"output_dir": str(tmp_path), "window_minutes": 0},
             cwd=str(NOTEBOOK.parent), progress_bar=False, kernel_name="python3",
         )  # fmt: skip
+
+
+def test_monitor_notebook_refuses_service_requests_that_are_not_a_dict(tmp_path):
+    with pytest.raises(PapermillExecutionError, match="service_requests=.*expected a dict"):
+        papermill.execute_notebook(
+            str(NOTEBOOK), str(tmp_path / "out.ipynb"),
+            parameters={"output_dir": str(tmp_path), "service_requests": [3, 1500]},
+            cwd=str(NOTEBOOK.parent), progress_bar=False, kernel_name="python3",
+        )  # fmt: skip
