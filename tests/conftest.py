@@ -32,6 +32,36 @@ def smoke_split(smoke_data: Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.fixture(scope="session")
+def spark():
+    """One `local[2]` Spark session for every test of the Spark engine (marked `spark`, in the
+    xdist group "spark" so that one worker owns it); skipped, saying why, without pyspark or a
+    Java 17+."""
+    pytest.importorskip("pyspark", reason="the Spark engine needs the 'spark' extra")
+    from shoprec.spark.session import java_problem, spark_session
+
+    problem = java_problem()
+    if problem is not None:
+        pytest.skip(f"no Java for Spark 4: {problem} (run .ci/install-jdk)")
+    session = spark_session(
+        "local[2]",
+        config={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"},
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def smoke_frames(smoke_split, spark):
+    """The smoke split as cached Spark DataFrames (the canonical columns)."""
+    columns = ["user_id", "item_id", "weight", "timestamp"]
+    train, test = smoke_split
+    return (
+        spark.createDataFrame(train[columns]).cache(),
+        spark.createDataFrame(test[columns]).cache(),
+    )
+
+
+@pytest.fixture(scope="session")
 def cooccurrence_model(smoke_split) -> Recommender:
     return make_model("cooccurrence").fit(smoke_split[0])
 

@@ -1,7 +1,8 @@
 """The Spark engine against the local engine: same rows, arrays, lists, metrics and messages.
 
-All tests share one `local[2]` Spark session (starting one takes seconds); they are marked
-`spark` and skipped, saying why, where pyspark or a suitable Java is missing.
+All tests share one `local[2]` Spark session (the `spark` fixture of conftest.py; starting one
+takes seconds); they are marked `spark` and skipped, saying why, where pyspark or a suitable Java
+is missing.
 """
 
 import os
@@ -26,35 +27,12 @@ from shoprec.spark.session import (  # noqa: E402
     engine_metadata,
     java_problem,
     resolve_master,
-    spark_session,
 )
 from shoprec.validation import DataValidationError, validate_interactions  # noqa: E402
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 METRICS = ["precision", "recall", "ndcg", "map", "map_at_k", "hit_rate", "mrr", "coverage"]
 COLUMNS = ["user_id", "item_id", "weight", "timestamp"]
-
-
-@pytest.fixture(scope="session")
-def spark():
-    problem = java_problem()
-    if problem is not None:
-        pytest.skip(f"no Java for Spark 4: {problem} (run .ci/install-jdk)")
-    session = spark_session(
-        "local[2]",
-        config={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"},
-    )
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="session")
-def smoke_frames(smoke_split, spark):
-    train, test = smoke_split
-    return (
-        spark.createDataFrame(train[COLUMNS]).cache(),
-        spark.createDataFrame(test[COLUMNS]).cache(),
-    )
 
 
 def _pairs(frame) -> set[tuple[int, int]]:
