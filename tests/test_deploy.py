@@ -112,7 +112,7 @@ def test_rollback_with_no_previous_version_changes_nothing(runs: Path, shoprec: 
     assert result.code == 2 and "nothing deployed to production" in result.err
     mlflow_client = client()
     registry.move_alias(mlflow_client, "production", "1")
-    registry.record_event(
+    state.record_event(
         mlflow_client, registry.get_version(mlflow_client, "1"), "production", "deploy"
     )
     before = state.history()

@@ -128,8 +128,8 @@ def test_history_is_a_stack_rollbacks_pop(project: Path, cooccurrence_model: Rec
     mlflow_client = client()
     one, two, three = registry.versions(mlflow_client)
     for version, action in [(one, "deploy"), (two, "deploy"), (three, "deploy")]:
-        registry.record_event(mlflow_client, version, "production", action)
-    registry.record_event(
+        state.record_event(mlflow_client, version, "production", action)
+    state.record_event(
         mlflow_client, registry.get_version(mlflow_client, "2"), "production", "rollback"
     )
     assert state.served_versions("production") == ["1", "2"]

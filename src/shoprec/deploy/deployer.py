@@ -83,7 +83,7 @@ def _switch(env: Environment, target: "ModelVersion", action: str) -> state.Depl
         raise ServiceError(
             f"{action} of {_describe(target)} to {env.name} failed ({outcome}): {error}"
         ) from error
-    event = registry.record_event(mlflow_client, target, env.name, action)
+    event = state.record_event(mlflow_client, target, env.name, action)
     if registry.alias_version(mlflow_client, canary_alias(env.name)) is not None:
         registry.move_alias(mlflow_client, canary_alias(env.name), None)  # a switch ends a canary
     return state.Deployment(env.name, event.version, event.run_id, event.at)
@@ -154,7 +154,7 @@ def _start_canary(env: Environment, version: "ModelVersion", fraction: float) ->
         )
     services.canary(env, str(current.version), str(version.version), fraction)
     registry.move_alias(mlflow_client, canary_alias(env.name), str(version.version))
-    event = registry.record_event(mlflow_client, version, env.name, "canary")
+    event = state.record_event(mlflow_client, version, env.name, "canary")
     return state.Deployment(env.name, event.version, event.run_id, event.at)
 
 
@@ -180,7 +180,7 @@ def end_canary(env_name: str, reason: str) -> tuple[state.Deployment, str]:
         raise DeployError(f"{env.name} runs no canary; nothing to end")
     services.swap(env, current.version)
     registry.move_alias(mlflow_client, canary_alias(env.name), None)
-    event = registry.record_event(mlflow_client, challenger, env.name, "canary-rollback")
+    event = state.record_event(mlflow_client, challenger, env.name, "canary-rollback")
     state.record_rollback_reason(
         state.Deployment(env.name, event.version, event.run_id, event.at), event.version, reason
     )

@@ -8,11 +8,60 @@ pid files and service logs.
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from shoprec.deploy.environments import ENVIRONMENTS
 from shoprec.tracking import registry
-from shoprec.tracking.registry import Event
 from shoprec.tracking.store import REGISTERED_MODEL, client
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+DEPLOYMENTS_TAG = "shoprec.deployments"
+ROLLBACK_REASON_TAG = "shoprec.rollback_reasons"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A version deployed to (or rolled back to in) an environment, and when."""
+
+    env: str
+    version: str
+    run_id: str
+    action: str
+    at: str
+
+
+def record_event(
+    mlflow_client: "MlflowClient", version: "ModelVersion", env: str, action: str
+) -> Event:
+    """Log that `version` now serves in `env` (`action`: deploy, rollback, canary or
+    canary-rollback), on the version in the registry."""
+    run_id = version.tags.get(registry.RUN_TAG, "")
+    event = Event(env, str(version.version), run_id, action, _now())
+    log = json.loads(version.tags.get(DEPLOYMENTS_TAG, "[]"))
+    log.append({"env": env, "action": action, "at": event.at})
+    mlflow_client.set_model_version_tag(
+        REGISTERED_MODEL, str(version.version), DEPLOYMENTS_TAG, json.dumps(log)
+    )
+    return event
+
+
+def events(mlflow_client: "MlflowClient") -> list[Event]:
+    """Every deployment and rollback of every version, oldest first."""
+    found = [
+        Event(entry["env"], str(version.version), version.tags.get(registry.RUN_TAG, ""),
+              entry["action"], entry["at"])
+        for version in registry.versions(mlflow_client)
+        for entry in json.loads(version.tags.get(DEPLOYMENTS_TAG, "[]"))
+    ]  # fmt: skip
+    return sorted(found, key=lambda event: event.at)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -28,7 +77,7 @@ class Deployment:
 def current() -> dict[str, Deployment]:
     """The deployment each environment serves (per its alias), by environment name."""
     mlflow_client = client()
-    log = registry.events(mlflow_client)
+    log = events(mlflow_client)
     served = {}
     for env in ENVIRONMENTS:
         version = registry.alias_version(mlflow_client, env)
@@ -43,7 +92,7 @@ def current() -> dict[str, Deployment]:
 
 def history(env: str | None = None) -> list[Event]:
     """Every deployment and rollback (of `env` only, if given), oldest first."""
-    return [event for event in registry.events(client()) if env in (None, event.env)]
+    return [event for event in events(client()) if env in (None, event.env)]
 
 
 def served_versions(env: str) -> list[str]:
@@ -60,9 +109,6 @@ def served_versions(env: str) -> list[str]:
         elif not stack or stack[-1] != event.version:
             stack.append(event.version)
     return stack
-
-
-ROLLBACK_REASON_TAG = "shoprec.rollback_reasons"
 
 
 def record_rollback_reason(deployment: Deployment, replaced: str, reason: str) -> None:

@@ -18,8 +18,6 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -41,7 +39,6 @@ if TYPE_CHECKING:
 
 RUN_TAG = "shoprec.run_id"
 DIGEST_TAG = "shoprec.model_json_sha256"
-DEPLOYMENTS_TAG = "shoprec.deployments"
 FILES_TAG = "shoprec.files_sha256"
 POLICY_TAG = "shoprec.policy_sha256"
 POLICY_VERSION_TAG = "shoprec.policy_version"
@@ -57,17 +54,6 @@ CACHE_DIR = "models"
 
 class RegistryError(ShoprecError, LookupError):
     """A model version that does not exist, or whose artifact is not what was registered."""
-
-
-@dataclass(frozen=True)
-class Event:
-    """A version deployed to (or rolled back to in) an environment, and when."""
-
-    env: str
-    version: str
-    run_id: str
-    action: str
-    at: str
 
 
 def model_uri(ref: str) -> str:
@@ -190,28 +176,6 @@ def move_alias(client: "MlflowClient", alias: str, version: str | None) -> None:
         client.delete_registered_model_alias(REGISTERED_MODEL, alias)
     else:
         client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
-
-
-def record_event(client: "MlflowClient", version: "ModelVersion", env: str, action: str) -> Event:
-    """Log that `version` now serves in `env` (`action`: deploy or rollback)."""
-    event = Event(env, str(version.version), version.tags.get(RUN_TAG, ""), action, _now())
-    log = json.loads(version.tags.get(DEPLOYMENTS_TAG, "[]"))
-    log.append({"env": env, "action": action, "at": event.at})
-    client.set_model_version_tag(
-        REGISTERED_MODEL, str(version.version), DEPLOYMENTS_TAG, json.dumps(log)
-    )
-    return event
-
-
-def events(client: "MlflowClient") -> list[Event]:
-    """Every deployment and rollback of every version, oldest first."""
-    found = [
-        Event(entry["env"], str(version.version), version.tags.get(RUN_TAG, ""),
-              entry["action"], entry["at"])
-        for version in versions(client)
-        for entry in json.loads(version.tags.get(DEPLOYMENTS_TAG, "[]"))
-    ]  # fmt: skip
-    return sorted(found, key=lambda event: event.at)
 
 
 def registry_location(version: "ModelVersion") -> str:
@@ -345,7 +309,3 @@ def load_pyfunc(ref: str) -> Any:
     directory = fetch(version).parent.parent
     with translated():
         return mlflow.pyfunc.load_model(str(directory))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
