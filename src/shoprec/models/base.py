@@ -179,24 +179,12 @@ class Recommender(FittedArrays, BaseEstimator):
         frames = [pd.DataFrame(columns=list(RECOMMENDATION_COLUMNS))]
         for start in range(0, len(user_ids), self.batch_size):
             batch = slice(start, start + self.batch_size)
-            scores = self._batch_scores(rows[batch], known[batch], exclude_seen)
+            scores = batch_scores(self, rows[batch], known[batch], exclude_seen)
             columns, valid = top_k(scores, k, self.popular_items_)
             best = round_scores(np.take_along_axis(scores, columns, axis=1))
             lists = self.item_ids_[columns]
             frames.append(recommendation_frame(user_ids[batch], lists, best, valid, ~known[batch]))
         return pd.concat(frames, ignore_index=True).astype(RECOMMENDATION_COLUMNS)
-
-    def _batch_scores(self, rows: np.ndarray, known: np.ndarray, exclude_seen: bool) -> np.ndarray:
-        # The model's scores for known users (seen items -inf), popularity for the others.
-        if known.all():
-            scores = self._score(rows)
-        else:
-            scores = np.tile(self._popularity_score(), (len(rows), 1))
-            scores[known] = self._score(rows[known])
-        if exclude_seen and known.any():
-            seen_rows, seen_items = self._interaction_matrix()[rows[known]].nonzero()
-            scores[np.flatnonzero(known)[seen_rows], seen_items] = -np.inf
-        return scores
 
     def similar_items(
         self, item_ids: np.ndarray | list[int], k: int = 10
@@ -207,6 +195,25 @@ class Recommender(FittedArrays, BaseEstimator):
         padded with id -1 and score NaN. Unknown item ids raise KeyError naming them.
         """
         return rank_similar_items(self, item_ids, k)
+
+
+def batch_scores(
+    model: Recommender, rows: np.ndarray, known: np.ndarray, exclude_seen: bool
+) -> np.ndarray:
+    """The scores `recommend` ranks for one batch of users, one row each.
+
+    `rows` are the users' rows in the model and `known` whether the model saw each user: known
+    users get the model's scores (seen items -inf when `exclude_seen`), the others popularity.
+    """
+    if known.all():
+        scores = model._score(rows)
+    else:
+        scores = np.tile(model._popularity_score(), (len(rows), 1))
+        scores[known] = model._score(rows[known])
+    if exclude_seen and known.any():
+        seen_rows, seen_items = model._interaction_matrix()[rows[known]].nonzero()
+        scores[np.flatnonzero(known)[seen_rows], seen_items] = -np.inf
+    return scores
 
 
 def rank_similar_items(
