@@ -284,3 +284,70 @@ def test_main_passes_clean_files_and_rejects_missing_ones(
 def test_registered_subcommand_runs(write: Write) -> None:
     good = write(clean_cells())
     assert main([str(good), "--max-output-bytes", "100"]) == 1
+
+
+def library_cells(*body: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    """A library notebook's cells: a parameters cell, then `body` renumbered from 2."""
+    cells = [code("seed = 0", 1, tags=("parameters",)), *body]
+    count = 1
+    for cell in cells[1:]:
+        if cell.cell_type == "code":
+            count += 1
+            cell.execution_count = count
+    return cells
+
+
+def export(source: str) -> nbformat.NotebookNode:
+    """A code cell exported to module `things`."""
+    return code(source, None, tags=("export:things",))
+
+
+def test_literate_library_notebook_passes(write: Write) -> None:
+    cells = library_cells(
+        export("def one() -> int:\n    return 1\n" + "\n" * 56 + "ONE = 1"),  # 60 lines
+        code("one()", None),
+        new_markdown_cell("## Two"),
+        export("def two() -> int:\n    return 2"),
+        new_markdown_cell("Two, shown:"),
+        code("two()", None),
+    )
+    assert lint_notebook(write(cells, "notebooks/lib/things.ipynb")) == []
+
+
+def test_long_exported_cell_is_reported(write: Write) -> None:
+    cells = library_cells(
+        export("def one() -> int:\n    return 1"),
+        code("one()", None),
+        export("\n".join(f"X{n} = {n}" for n in range(61))),
+        code("X0", None),
+    )
+
+    (problem,) = lint_notebook(write(cells, "notebooks/lib/things.ipynb"))
+    assert "things.ipynb: cell 4: exported cell has 61 lines, over the 60-line limit" in problem
+    assert "split it" in problem
+
+
+@pytest.mark.parametrize(
+    ("after", "cell"),
+    [
+        ([], 2),  # the last cell of the notebook
+        ([new_markdown_cell("More:"), export("X = 1"), code("X", None)], 2),  # the next export
+        ([code("", None), export("X = 1"), code("X", None)], 2),  # an empty cell is no example
+    ],
+)
+def test_exported_cell_without_example_is_reported(
+    write: Write, after: list[nbformat.NotebookNode], cell: int
+) -> None:
+    cells = library_cells(export("def one() -> int:\n    return 1"), *after)
+    path = write(cells, "notebooks/lib/things.ipynb")
+    assert lint_notebook(path) == [
+        f"{path}: cell {cell}: exported cell is not followed by an "
+        "example: expected a code cell that is not exported, showing it works, before the next "
+        "exported cell (markdown between is fine)"
+    ]
+
+
+def test_literate_rule_is_for_library_notebooks_only(write: Write) -> None:
+    cells = library_cells(export("\n".join(f"X{n} = {n}" for n in range(61))))
+    assert lint_notebook(write(cells, "notebooks/things.ipynb")) == []
+    assert len(lint_notebook(write(cells, "notebooks/lib/things.ipynb"))) == 2

@@ -2,8 +2,10 @@
 
 A notebook passes when it has exactly one code cell tagged `parameters`, was run top to bottom
 in a fresh kernel, shows no errors, absolute paths or secrets in its outputs, and keeps its
-outputs small. Each problem names the notebook, the cell (numbered from 1, as JupyterLab counts
-cells) and what was expected.
+outputs small. Library notebooks (`notebooks/lib/`) also read as literate code: each exported
+cell is at most `MAX_EXPORT_LINES` lines and is followed by an example, a code cell of its own
+(markdown between is fine), before the next exported cell. Each problem names the notebook, the
+cell (numbered from 1, as JupyterLab counts cells) and what was expected.
 """
 
 import argparse
@@ -16,12 +18,21 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from shoprec.devtools.extract import NotebookReadError, find_notebooks, read_notebook
+from shoprec.devtools.extract import (
+    EXPORT_PREFIX,
+    NotebookReadError,
+    find_notebooks,
+    read_notebook,
+)
 
 PARAMETERS_TAG = "parameters"
 MAX_OUTPUT_BYTES = 2_000_000
 MAX_SINGLE_OUTPUT_BYTES = 1_000_000
 RERUN = "restart the kernel, run all cells and save"
+MAX_EXPORT_LINES = 60
+"""The longest exported cell a library notebook may hold, in source lines."""
+LIBRARY_DIR = ("notebooks", "lib")
+"""Notebooks in a folder of this name inside one of this name are library notebooks."""
 
 Cells = list[tuple[int, NotebookNode]]
 """A notebook's cells with their numbers, counted from 1."""
@@ -64,6 +75,7 @@ def lint_notebook(
         _error_problems(cells),
         _content_problems(cells),
         _size_problems(cells, max_output_bytes, max_single_output_bytes),
+        _literate_problems(cells) if _is_library_notebook(path) else (),
     )
     return [f"{path}: {problem}" for problem in problems]
 
@@ -189,6 +201,40 @@ def _size_problems(
             f"notebook; cell {largest} has the largest outputs ({_bytes(sum(sizes[largest]))}): "
             "shrink or clear them"
         )
+
+
+def _is_library_notebook(path: Path) -> bool:
+    return Path(path).absolute().parent.parts[-2:] == LIBRARY_DIR
+
+
+def _literate_problems(cells: Cells) -> Iterator[str]:
+    """Exported cells that are too long, or not followed by an example before the next export."""
+    for place, (number, cell) in enumerate(cells):
+        if not _is_exported(cell):
+            continue
+        lines = len(cell.source.splitlines())
+        if lines > MAX_EXPORT_LINES:
+            yield (
+                f"cell {number}: exported cell has {lines} lines, over the {MAX_EXPORT_LINES}-line "
+                "limit for library notebooks: split it into smaller functions or classes, each "
+                "in its own exported cell followed by its example"
+            )
+        following = (later for _, later in cells[place + 1 :] if later.cell_type != "markdown")
+        example = next(following, None)
+        if example is None or not _is_example(example):
+            yield (
+                f"cell {number}: exported cell is not followed by an example: expected a code "
+                "cell that is not exported, showing it works, before the next exported cell "
+                "(markdown between is fine)"
+            )
+
+
+def _is_example(cell: NotebookNode) -> bool:
+    return cell.cell_type == "code" and bool(cell.source.strip()) and not _is_exported(cell)
+
+
+def _is_exported(cell: NotebookNode) -> bool:
+    return cell.cell_type == "code" and any(tag.startswith(EXPORT_PREFIX) for tag in _tags(cell))
 
 
 def _tags(cell: NotebookNode) -> list[str]:
