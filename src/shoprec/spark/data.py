@@ -126,21 +126,14 @@ def _row_number(frame: DataFrame, row_id: int) -> int:
     return frame.where(F.col(ROW) <= row_id).count()
 
 
-def validate_interactions(
-    frame: DataFrame,
-    source: str,
-    *,
-    columns: Mapping[str, str] | None = None,
-    key: Sequence[str] = EVENT_KEY,
-    header_lines: int = 0,
-) -> DataFrame:
-    """The rows of `frame` as canonical interactions (plus `_row`), or DataValidationError.
+Checks = dict[str, list[tuple[str, Column, str]]]
+"""Each canonical column's checks, as `_checks` gives them."""
 
-    The local engine's rules (`shoprec.validation.validate_interactions`) and messages, checked
-    in a few Spark passes: rows are numbered from 1 in the order Spark reads them (for one file,
-    the file's order), `header_lines` turns a row into a line number.
-    """
-    frame = with_row_numbers(frame)
+
+def _resolve(
+    frame: DataFrame, source: str, columns: Mapping[str, str] | None
+) -> tuple[dict[str, str], dict[str, T.DataType]]:
+    """The data's column for each canonical name, and its Spark type; a missing one is an error."""
     available = [c for c in frame.columns if c != ROW]
     mapping = resolve_columns(columns, available)
     missing = [column for column in mapping.values() if column not in available]
@@ -150,7 +143,14 @@ def validate_interactions(
             f"missing column(s) {missing}; found {available} "
             "(pass columns={canonical: name in the data} if they are named differently)",
         )
-    kinds = {name: frame.schema[column].dataType for name, column in mapping.items()}
+    return mapping, {name: frame.schema[column].dataType for name, column in mapping.items()}
+
+
+def _first_bad_rows(
+    frame: DataFrame, mapping: Mapping[str, str], kinds: Mapping[str, T.DataType]
+) -> tuple[Checks, dict[str, object]]:
+    """The checks, and from one Spark pass: the number of rows, the first row's timestamp, and
+    for each check the `_row` of the first row failing it (None when no row does)."""
     checks = {
         name: _checks(name, F.col(f"`{column}`"), kinds[name]) for name, column in mapping.items()
     }
@@ -164,7 +164,28 @@ def validate_interactions(
         aggregates.append(
             F.min(F.when(seconds.isNull(), F.col(ROW))).alias(f"timestamp:parse:{first_is_number}")
         )
-    found = frame.agg(*aggregates).first().asDict()
+    return checks, frame.agg(*aggregates).first().asDict()
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _raise_first_problem(
+    frame: DataFrame,
+    source: str,
+    mapping: Mapping[str, str],
+    kinds: Mapping[str, T.DataType],
+    checks: Checks,
+    found: Mapping[str, object],
+    header_lines: int,
+) -> bool:
+    """Raise DataValidationError for the first problem in `found`, in the local engine's order;
+    without one, whether the timestamps are numbers (the first row decides, as locally)."""
     if found["rows"] == 0:
         raise DataValidationError(source, "no data rows: the table is empty")
 
@@ -178,7 +199,7 @@ def validate_interactions(
             header_lines=header_lines,
         )
 
-    first = found["first"]
+    ts_kind, first = kinds["timestamp"], found["first"]
     first_is_number = isinstance(ts_kind, T.NumericType) or (
         isinstance(first, str) and _is_number(first)
     )
@@ -194,7 +215,18 @@ def validate_interactions(
                 else "cannot parse {shown} as a timestamp; " + ISO_HINT
             )
             fail(name, problem, found[f"timestamp:parse:{first_is_number}"])
-    table = frame.select(
+    return first_is_number
+
+
+def _canonical(
+    frame: DataFrame,
+    mapping: Mapping[str, str],
+    kinds: Mapping[str, T.DataType],
+    first_is_number: bool,
+) -> DataFrame:
+    """The checked rows in canonical columns (user_id, item_id, weight, timestamp) and `_row`."""
+    ts_column, ts_kind = F.col(f"`{mapping['timestamp']}`"), kinds["timestamp"]
+    return frame.select(
         _as_number(F.col(f"`{mapping['user_id']}`"), kinds["user_id"])
         .cast("long")
         .alias("user_id"),
@@ -209,17 +241,6 @@ def validate_interactions(
         _timestamp_seconds(ts_column, ts_kind, first_is_number).alias("timestamp"),
         F.col(ROW),
     )
-    _check_duplicates(table, frame, key, mapping, source, header_lines)
-    _check_varies(table, mapping, source)
-    return table
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _check_duplicates(
@@ -265,6 +286,32 @@ def _check_varies(table: DataFrame, mapping: Mapping[str, str], source: str) -> 
                 f"really the {name} column? Recommending needs several users and items",
                 column=mapping[name],
             )
+
+
+def validate_interactions(
+    frame: DataFrame,
+    source: str,
+    *,
+    columns: Mapping[str, str] | None = None,
+    key: Sequence[str] = EVENT_KEY,
+    header_lines: int = 0,
+) -> DataFrame:
+    """The rows of `frame` as canonical interactions (plus `_row`), or DataValidationError.
+
+    The local engine's rules (`shoprec.validation.validate_interactions`) and messages, checked
+    in a few Spark passes: rows are numbered from 1 in the order Spark reads them (for one file,
+    the file's order), `header_lines` turns a row into a line number.
+    """
+    frame = with_row_numbers(frame)
+    mapping, kinds = _resolve(frame, source, columns)
+    checks, found = _first_bad_rows(frame, mapping, kinds)
+    first_is_number = _raise_first_problem(
+        frame, source, mapping, kinds, checks, found, header_lines
+    )
+    table = _canonical(frame, mapping, kinds, first_is_number)
+    _check_duplicates(table, frame, key, mapping, source, header_lines)
+    _check_varies(table, mapping, source)
+    return table
 
 
 def read_interactions(

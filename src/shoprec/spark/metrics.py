@@ -36,25 +36,9 @@ def rank_recommendations(recommendations: DataFrame, k: int | None = None) -> Da
     return ranked if k is None else ranked.where(F.col("rank") <= k)
 
 
-def ranking_metrics(
-    recommendations: DataFrame,
-    test: DataFrame,
-    k: int,
-    n_items: int,
-    *,
-    metrics: Sequence[str] | None = None,
-) -> dict[str, float]:
-    """The local `ranking_metrics` (all but novelty), computed with Spark aggregations.
-
-    Per-user values come from Spark; only one row per metric returns to the driver.
-    """
-    check_k(k)
-    names = METRIC_NAMES if metrics is None else tuple(metrics)
-    unknown = sorted(set(names) - set(SPARK_METRIC_NAMES))
-    if unknown:
-        raise ValueError(
-            f"unknown metrics {unknown} on Spark; expected some of {list(SPARK_METRIC_NAMES)}"
-        )
+def _per_user(recommendations: DataFrame, test: DataFrame, k: int) -> tuple[DataFrame, DataFrame]:
+    """One row per test user (its relevant items, hits in the top `k`, DCG and ideal DCG, the
+    precisions at its hits summed, its best reciprocal rank), and the top-`k` lists."""
     relevant = test.select("user_id", "item_id").distinct()
     per_user_relevant = relevant.groupBy("user_id").agg(F.count(F.lit(1)).alias("n_relevant"))
     top = rank_recommendations(recommendations, k).select("user_id", "item_id", "rank")
@@ -82,6 +66,29 @@ def ranking_metrics(
         .withColumn("ideal_hits", F.least(F.col("n_relevant"), F.lit(k)))
         .join(F.broadcast(idcg), "ideal_hits")
     )
+    return per_user, top
+
+
+def ranking_metrics(
+    recommendations: DataFrame,
+    test: DataFrame,
+    k: int,
+    n_items: int,
+    *,
+    metrics: Sequence[str] | None = None,
+) -> dict[str, float]:
+    """The local `ranking_metrics` (all but novelty), computed with Spark aggregations.
+
+    Per-user values come from Spark; only one row per metric returns to the driver.
+    """
+    check_k(k)
+    names = METRIC_NAMES if metrics is None else tuple(metrics)
+    unknown = sorted(set(names) - set(SPARK_METRIC_NAMES))
+    if unknown:
+        raise ValueError(
+            f"unknown metrics {unknown} on Spark; expected some of {list(SPARK_METRIC_NAMES)}"
+        )
+    per_user, top = _per_user(recommendations, test, k)
     n_rel = F.col("n_relevant").cast("double")
     expressions = {
         "precision": F.avg(F.col("n_hits") / k),

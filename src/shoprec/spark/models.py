@@ -157,6 +157,15 @@ def fit_cooccurrence(
     return model, interactions
 
 
+def _factors(frame: DataFrame, n: int, factors: int) -> np.ndarray:
+    """Spark's (id, features) rows as an (n, factors) float64 array by id; missing ids: zeros."""
+    rows = frame.toPandas()
+    result = np.zeros((n, factors), dtype=np.float64)
+    if len(rows):
+        result[rows["id"].to_numpy()] = np.stack(rows["features"].to_numpy()).astype(np.float64)
+    return result
+
+
 def fit_als(
     interactions: DataFrame,
     *,
@@ -209,15 +218,6 @@ def fit_als(
     model.user_factors_ = _factors(als.userFactors, len(model.user_ids_), factors)
     model.item_factors_ = _factors(als.itemFactors, len(model.item_ids_), factors)
     return model, interactions
-
-
-def _factors(frame: DataFrame, n: int, factors: int) -> np.ndarray:
-    """Spark's (id, features) rows as an (n, factors) float64 array by id; missing ids: zeros."""
-    rows = frame.toPandas()
-    result = np.zeros((n, factors), dtype=np.float64)
-    if len(rows):
-        result[rows["id"].to_numpy()] = np.stack(rows["features"].to_numpy()).astype(np.float64)
-    return result
 
 
 def fit_popularity(interactions: DataFrame) -> tuple[Recommender, DataFrame]:

@@ -61,6 +61,34 @@ class SparkDataset:
     shop: ShopData | None = None
 
 
+def _in_read_order(spark: SparkSession, rows: pd.DataFrame) -> DataFrame:
+    return spark.createDataFrame(rows[CANONICAL].assign(**{spark_data.ROW: np.arange(len(rows))}))
+
+
+def _real_dataset(
+    spark: SparkSession,
+    name: str,
+    rows: DataFrame,
+    profile: str,
+    seed: int,
+    catalogue: pd.DataFrame | None,
+) -> SparkDataset:
+    """The local `_real_dataset`: the same sample of users, their events and interactions."""
+    n_users = SAMPLE_USERS[profile]
+    if n_users is not None:
+        users = rows.select("user_id").distinct().toPandas()["user_id"].to_numpy(np.int64)
+        users = np.sort(users)
+        if len(users) > n_users:
+            chosen = np.random.default_rng(seed).choice(users, size=n_users, replace=False)
+            keep = spark.createDataFrame(pd.DataFrame({"user_id": chosen}))
+            rows = rows.join(F.broadcast(keep), "user_id")
+    event = "rating" if name in MOVIELENS else "interaction"
+    events = rows.select("user_id", "item_id", F.lit(event).alias("event"), "weight", "timestamp")
+    interactions = spark_data.to_interactions(rows.select(*CANONICAL, spark_data.ROW))
+    item_ids = interactions.select("item_id").distinct().toPandas()["item_id"]
+    return SparkDataset(name, item_table(item_ids, catalogue), events, interactions)
+
+
 def load_dataset(
     spark: SparkSession,
     name: str,
@@ -110,34 +138,6 @@ def load_dataset(
     else:
         rows = _in_read_order(spark, read_interactions_sql(query, url, columns))
     return _real_dataset(spark, name, rows, profile, seed, catalogue)
-
-
-def _in_read_order(spark: SparkSession, rows: pd.DataFrame) -> DataFrame:
-    return spark.createDataFrame(rows[CANONICAL].assign(**{spark_data.ROW: np.arange(len(rows))}))
-
-
-def _real_dataset(
-    spark: SparkSession,
-    name: str,
-    rows: DataFrame,
-    profile: str,
-    seed: int,
-    catalogue: pd.DataFrame | None,
-) -> SparkDataset:
-    """The local `_real_dataset`: the same sample of users, their events and interactions."""
-    n_users = SAMPLE_USERS[profile]
-    if n_users is not None:
-        users = rows.select("user_id").distinct().toPandas()["user_id"].to_numpy(np.int64)
-        users = np.sort(users)
-        if len(users) > n_users:
-            chosen = np.random.default_rng(seed).choice(users, size=n_users, replace=False)
-            keep = spark.createDataFrame(pd.DataFrame({"user_id": chosen}))
-            rows = rows.join(F.broadcast(keep), "user_id")
-    event = "rating" if name in MOVIELENS else "interaction"
-    events = rows.select("user_id", "item_id", F.lit(event).alias("event"), "weight", "timestamp")
-    interactions = spark_data.to_interactions(rows.select(*CANONICAL, spark_data.ROW))
-    item_ids = interactions.select("item_id").distinct().toPandas()["item_id"]
-    return SparkDataset(name, item_table(item_ids, catalogue), events, interactions)
 
 
 POSTGRES_JDBC_DRIVER = "org.postgresql.Driver"
