@@ -13,7 +13,7 @@ UI_PORT ?= 5000
 
 .PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks \
         lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale benchmark-cli \
-        test-simd-off test-demo benchmark-spark benchmark-serve monitor-demo
+        test-simd-off test-demo test-fast benchmark-spark benchmark-serve monitor-demo
 
 setup: $(STAMP)
 
@@ -55,6 +55,14 @@ test: setup browser lint
 
 test-demo: setup
 	$(ENV_BIN)/pytest -m demo tests
+
+## The daily loop (about 2 min): unit tests and nbval of the notebooks, in-process only. Left to
+## `make test`: whatever runs notebooks with papermill, starts services, Spark or PostgreSQL,
+## drives a browser, and the fault suite.
+FAST_TESTS := -m "not (demo or notebook or service or spark or postgres or browser or faults)"
+test-fast: setup
+	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=10 $(NBVAL_OPTIONS) \
+	  $(FAST_TESTS) --ignore notebooks/lib/spark_engine.ipynb tests notebooks
 
 browser:
 	@bash .ci/install-browser

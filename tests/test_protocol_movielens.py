@@ -58,6 +58,7 @@ def test_train_share_form_gives_the_same_rows(ratings):
     assert pairs_sha256(test) == TEST_PAIRS_SHA256
 
 
+@pytest.mark.notebook
 def test_pipeline_evaluates_on_recommenders_exact_split(shoprec, project):
     """End to end: the audit file `04_evaluate` writes holds exactly Recommenders' test part."""
     result = shoprec(
