@@ -6,12 +6,11 @@ PYTHON ?= python3
 UV_VERSION := 0.13.8
 ENV_BIN ?= .venv/bin
 STAMP := $(ENV_BIN)/.shoprec-installed
-NOTEBOOKS := $(wildcard notebooks/lib/*.ipynb) $(wildcard notebooks/0*.ipynb)
 PYTEST_WORKERS ?= 2
 LAB_PORT ?= 8888
 UI_PORT ?= 5000
 
-.PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks \
+.PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks execute-notebook \
         lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale benchmark-cli \
         test-simd-off test-demo test-fast benchmark-spark benchmark-serve monitor-demo
 
@@ -129,13 +128,15 @@ monitor-demo: setup
 extract: setup
 	$(ENV_BIN)/shoprec extract
 
+## Re-run notebooks in place so their committed outputs are current (smoke profile, fixed seeds,
+## streams coalesced, metadata cleaned as the pre-commit hook cleans it): the same code gives the
+## same files. `make execute-notebook NB=notebooks/lib/als.ipynb` runs one.
 execute-notebooks: setup
-	@for nb in $(NOTEBOOKS); do \
-	  echo "executing $$nb"; \
-	  (cd $$(dirname $$nb) && $(CURDIR)/$(ENV_BIN)/jupyter nbconvert --log-level WARN --to notebook \
-	     --execute --inplace $$(basename $$nb)) || exit 1; \
-	done
-	$(ENV_BIN)/nbstripout --keep-output --keep-count --keep-id --extra-keys "$(NBSTRIPOUT_KEYS)" $(NOTEBOOKS)
+	$(ENV_BIN)/shoprec execute
+
+execute-notebook: setup
+	@if [ -z "$(NB)" ]; then echo "usage: make execute-notebook NB=notebooks/lib/als.ipynb" >&2; exit 2; fi
+	$(ENV_BIN)/shoprec execute $(NB)
 
 ## JupyterLab on the project root (notebooks, src, runs, README), as root too (e.g. in a container).
 lab: setup
@@ -156,5 +157,3 @@ lock:
 
 clean:
 	rm -rf runs .shoprec .pytest_cache .ruff_cache
-
-NBSTRIPOUT_KEYS := metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets

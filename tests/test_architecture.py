@@ -1,10 +1,13 @@
 """Imports flow one way, as data flows: a module imports only its own layer and those below.
 
 The layers, bottom to top, are listed once, here; the README's architecture section shows them.
-A module is in the layer of the longest prefix that names it.
+A module is in the layer of the longest prefix that names it. A module generated from a notebook
+that no prefix names is in the layer of the other modules its notebook exports, so a new export
+cell needs no edit here; a module that cannot be placed that way is reported with the line to add.
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -39,18 +42,59 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 
-def layer_of(module: str) -> int:
-    """The index of the module's layer (the longest matching prefix wins)."""
-    if module == "shoprec":
-        return 0  # the package itself: only its version
+def listed_layer(module: str) -> int | None:
+    """The index of the layer whose longest prefix names `module`, if one does."""
     matches = [
         (len(prefix), index)
         for index, (_, prefixes) in enumerate(LAYERS)
         for prefix in prefixes
         if module == prefix or module.startswith(prefix + ".")
     ]
-    assert matches, f"{module} is in no layer: add it to LAYERS in {__file__}"
-    return max(matches)[1]
+    return max(matches)[1] if matches else None
+
+
+def exporting_notebook(module: str) -> str | None:
+    """The notebook `module` is generated from (its header says), if it is generated."""
+    with MODULES[module].open(encoding="utf-8") as file:
+        header = file.readline()
+    found = re.match(r"# Generated from (\S+\.ipynb):", header)
+    return found[1] if found else None
+
+
+def layer_of(module: str) -> int:
+    """The index of the module's layer: its prefix's in LAYERS, else its notebook's."""
+    if module == "shoprec":
+        return 0  # the package itself: only its version
+    listed = listed_layer(module)
+    if listed is not None:
+        return listed
+    notebook = exporting_notebook(module)
+    siblings = {
+        listed_layer(other)
+        for other in MODULES
+        if other != module and notebook and exporting_notebook(other) == notebook
+    } - {None}
+    if len(siblings) == 1:
+        return siblings.pop()
+    raise AssertionError(_unplaced(module, notebook, siblings))
+
+
+def _unplaced(module: str, notebook: str | None, siblings: set[int]) -> str:
+    """What to write where for a module no layer holds."""
+    below = [listed_layer(target) for target in imports_of(module)]
+    lowest = max((layer for layer in below if layer is not None), default=0)
+    origin = f" (generated from {notebook})" if notebook else ""
+    if len(siblings) > 1:
+        why = f"the modules of {notebook} are in {len(siblings)} layers"
+    elif notebook:
+        why = f"no other module of {notebook} has a layer to share"
+    else:
+        why = "no prefix in LAYERS names it"
+    return (
+        f"{module}{origin} is in no layer: {why}. Add {module!r} to the prefixes of the layer it "
+        f"belongs to in LAYERS in {__file__}: the lowest it may go is {LAYERS[lowest][0]!r}, the "
+        "highest layer of what it imports"
+    )
 
 
 def imports_of(module: str) -> set[str]:
@@ -144,3 +188,41 @@ def test_every_exception_shoprec_raises_on_purpose_is_a_shoprec_error() -> None:
     assert len(exceptions) > 20
     unrooted = sorted(name for name in exceptions if "ShoprecError" not in ancestors(name))
     assert unrooted == sorted(NOT_ERRORS)
+
+
+def _add_module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / f"{name}.py"
+    path.write_text(text)
+    monkeypatch.setitem(MODULES, name, path)
+
+
+def test_a_new_export_module_takes_the_layer_of_its_notebooks_other_modules(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    header = "# Generated from notebooks/lib/popularity.ipynb: edit the notebook, not this file.\n"
+    _add_module(monkeypatch, tmp_path, "shoprec.formatting", header + "import math\n")
+    assert exporting_notebook("shoprec.models.popularity") == "notebooks/lib/popularity.ipynb"
+    assert LAYERS[layer_of("shoprec.formatting")][0] == "models"
+
+
+def test_a_module_no_layer_holds_is_reported_with_the_line_to_add(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    header = "# Generated from notebooks/lib/pricing.ipynb: edit the notebook, not this file.\n"
+    _add_module(monkeypatch, tmp_path, "shoprec.pricing", header + "import shoprec.artifact\n")
+    with pytest.raises(AssertionError) as failure:
+        layer_of("shoprec.pricing")
+    message = str(failure.value)
+    assert message.startswith(
+        "shoprec.pricing (generated from notebooks/lib/pricing.ipynb) is in no layer: no other "
+        "module of notebooks/lib/pricing.ipynb has a layer to share. Add 'shoprec.pricing' to "
+        "the prefixes of the layer it belongs to in LAYERS in "
+    )
+    assert message.endswith(
+        "the lowest it may go is 'artifact', the highest layer of what it imports"
+    )
+
+    _add_module(monkeypatch, tmp_path, "shoprec.handmade", '"""Written by hand."""\n')
+    with pytest.raises(AssertionError, match=r"^shoprec.handmade is in no layer: no prefix in "
+                       r"LAYERS names it\. .* the lowest it may go is 'foundations'"):  # fmt: skip
+        layer_of("shoprec.handmade")

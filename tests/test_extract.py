@@ -107,6 +107,65 @@ def test_check_passes_after_extract(repo: Path, metrics_notebook: Path) -> None:
     assert check(repo) == []
 
 
+def test_a_module_is_what_ruff_format_makes_of_it(repo: Path, repo_root: Path) -> None:
+    """A first export cell that starts with `def` (ruff wants two blank lines after the header),
+    written loosely: the module is already as the ruff-format hook would leave it."""
+    shutil.copy(repo_root / "pyproject.toml", repo)  # the project's line length and target
+    write_notebook(
+        repo / "notebooks/lib/popularity.ipynb",
+        code("def percent(share,digits=1):\n  return f'{share:.{digits}%}'", "export:formatting"),
+        code("percent(0.25)"),
+    )
+    extract(repo)
+    module = repo / "src/shoprec/formatting.py"
+
+    ruff = [sys.executable, "-m", "ruff", "format", "--check", "--diff", str(module)]
+    result = subprocess.run(ruff, cwd=repo, capture_output=True, text=True, check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert module.read_text() == (
+        "# Generated from notebooks/lib/popularity.ipynb: edit the notebook, not this file.\n\n\n"
+        'def percent(share, digits=1):\n    return f"{share:.{digits}%}"\n'
+    )
+    assert check(repo) == []
+
+
+def test_a_hand_edit_is_located_after_ruff_moved_the_lines(
+    repo: Path, metrics_notebook: Path
+) -> None:
+    """Cell 2's one call becomes five lines in the module (its magic trailing comma); an edit
+    below is still cell 4's."""
+    notebook = nbformat.read(metrics_notebook, as_version=4)
+    notebook.cells[1].source = (
+        "import numpy as np\n\nSIZES = dict(small=np.arange(3), medium=np.arange(30), "
+        "large=np.arange(300),)\n"
+    )
+    nbformat.write(notebook, metrics_notebook)
+    extract(repo)
+    module = repo / METRICS
+    text = module.read_text()
+    assert "SIZES = dict(\n    small=np.arange(3),\n" in text
+    module.write_text(text.replace("total += x", "total += 2 * x"))
+
+    (problem,) = check(repo)
+    assert "edit cell 4 (tagged export:metrics) of notebooks/lib/metrics.ipynb" in problem
+
+
+def test_a_cell_that_is_not_python_is_named(repo: Path, metrics_notebook: Path) -> None:
+    notebook = nbformat.read(metrics_notebook, as_version=4)
+    notebook.cells[3].source = "def hits(x:\n    return x\n"
+    nbformat.write(notebook, metrics_notebook)
+
+    with pytest.raises(ExportError) as failure:
+        extract(repo)
+
+    assert str(failure.value).startswith(
+        "notebooks/lib/metrics.ipynb: cell 4 (tagged export:metrics) is not valid Python: "
+        "line 2, column 5: "
+    )
+    assert not (repo / METRICS).exists()
+
+
 def test_hand_edit_is_located_in_its_cell(repo: Path, metrics_notebook: Path) -> None:
     extract(repo)
     module = repo / METRICS
@@ -326,7 +385,7 @@ def test_pre_commit_refuses_a_hand_edit_names_the_cell_and_keeps_the_edit(
         hook["id"] for hook in config["repos"][0]["hooks"] if hook["language"] == "system"
     ]
     outputs = []
-    for hook in local_hooks:  # every hook of ours (the others are ruff and nbstripout)
+    for hook in local_hooks:  # every hook: all run the tools of the project's .venv
         result = subprocess.run(
             [str(repo_root / ".venv/bin/pre-commit"), "run", hook, "--files", str(METRICS)],
             cwd=repo,

@@ -1,4 +1,5 @@
-"""Commands for the data-science loop: `extract`, `nblint`, `nbdiff` and `benchmark`."""
+"""Commands for the data-science loop: `extract`, `execute`, `nbclean`, `nblint`, `nbdiff` and
+`benchmark`."""
 
 from pathlib import Path
 
@@ -6,7 +7,7 @@ from shoprec.commands import Subparsers, add_command
 
 
 def register(subparsers: Subparsers) -> None:
-    """Add `extract`, `nblint`, `nbdiff` and `benchmark`."""
+    """Add `extract`, `execute`, `nbclean`, `nblint`, `nbdiff` and `benchmark`."""
     parser = add_command(
         subparsers,
         "extract",
@@ -28,6 +29,43 @@ def register(subparsers: Subparsers) -> None:
         metavar="DIR",
         help="repository root holding notebooks/ and src/shoprec/ (default: .)",
     )
+
+    parser = add_command(
+        subparsers,
+        "execute",
+        "shoprec.devtools.execute:execute_command",
+        help="re-execute notebooks in place, top to bottom, so their committed outputs are current",
+        description="Run each notebook with its default parameters (smoke profile, fixed seeds) "
+        "in its own folder and replace it with the executed copy, cleaned as the pre-commit hook "
+        "cleans it: the same code gives the same file. A notebook whose cell fails is left "
+        "unchanged (the partial run is kept aside and named). The pipeline notebooks run in "
+        "name order; the others run JOBS at a time.",
+    )
+    parser.add_argument(
+        "notebooks",
+        nargs="*",
+        type=Path,
+        metavar="NOTEBOOK",
+        help="notebooks to execute (default: every notebook below ROOT/notebooks)",
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=0, help="notebooks run at once (default: one per core)"
+    )
+    parser.add_argument(
+        "--root", type=Path, default=Path("."), metavar="DIR", help="repository root (default: .)"
+    )
+
+    parser = add_command(
+        subparsers,
+        "nbclean",
+        "shoprec.devtools.nbclean:nbclean_command",
+        help="keep only the metadata a committed notebook needs (outputs stay, for nbval)",
+        description="Strip every cell metadata key but tags (JupyterLab's editable, deletable, "
+        "slideshow, collapsed, scrolled, ...; papermill's timings), every notebook metadata key "
+        "but kernelspec and language_info, and the Python patch version. Outputs, execution "
+        "counts and cell ids stay. Exit 1 if a notebook changed (the pre-commit hook).",
+    )
+    parser.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
 
     parser = add_command(
         subparsers,

@@ -2,14 +2,17 @@
 
 A code cell tagged `export:metrics` goes to `src/shoprec/metrics.py`, one tagged
 `export:models.popularity` to `src/shoprec/models/popularity.py`. A module comes from one
-notebook: its tagged cells in notebook order, under a header naming the notebook. `--check`
-changes nothing and reports modules that are missing, edited by hand, or no longer exported.
+notebook: its tagged cells in notebook order, under a header naming the notebook, formatted
+exactly as `ruff format` (the project's configuration, the lock file's ruff) would format it, so
+that the pre-commit hooks leave a freshly extracted module alone. `--check` changes nothing and
+reports modules that are missing, edited by hand, or no longer exported.
 """
 
 import argparse
 import bisect
 import difflib
 import keyword
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from pathlib import Path
 import nbformat
 from nbformat import reader
 
+from shoprec.devtools.ruff import FormatError, format_text
 from shoprec.errors import ShoprecError
 
 EXPORT_PREFIX = "export:"
@@ -123,7 +127,7 @@ def collect_exports(notebooks_dir: Path, repo_root: Path) -> dict[Path, Generate
             _require_packages(repo_root, target, f"{notebook.as_posix()}: cell {cell_index + 1}")
             cells.setdefault(target, []).append((cell_index, source))
     return {
-        target: _generate(module, notebook, cells[target])
+        target: _formatted(_generate(module, notebook, cells[target]), target, repo_root)
         for target, (module, notebook, _) in exporters.items()
     }
 
@@ -246,6 +250,58 @@ def _generate(module: str, notebook: Path, cells: list[tuple[int, str]]) -> Gene
     header = HEADER.format(notebook=notebook.as_posix())
     text = f"{header}\n\n{CHUNK_SEPARATOR.join(bodies)}\n"
     return GeneratedModule(module, notebook, text, tuple(chunks))
+
+
+def _formatted(generated: GeneratedModule, path: Path, repo_root: Path) -> GeneratedModule:
+    """`generated` as `ruff format` writes it at `path`, its chunks moved to their new lines.
+
+    Raises ExportError naming the notebook cell when a cell is not valid Python.
+    """
+    try:
+        text = format_text(generated.text, path, repo_root)
+    except FormatError as error:
+        raise ExportError(_describe_syntax_error(generated, path, error.detail)) from None
+    if text == generated.text:
+        return generated
+    before = generated.text.splitlines()
+    after = text.splitlines()
+    chunks = tuple(
+        Chunk(
+            chunk.cell_index,
+            _moved_line(before, after, chunk.first_line),
+            _moved_line(before, after, chunk.last_line, last=True),
+        )
+        for chunk in generated.chunks
+    )
+    return GeneratedModule(generated.module, generated.notebook, text, chunks)
+
+
+def _moved_line(before: list[str], after: list[str], line: int, *, last: bool = False) -> int:
+    """Where 1-based `line` of `before` is in `after`, a reformatted copy: a line that was
+    reformatted maps to the first line of what replaced it (the last line, with `last`)."""
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if i1 <= line - 1 < i2:
+            if tag == "equal":
+                return j1 + (line - 1 - i1) + 1
+            return max(j2, j1 + 1) if last else j1 + 1
+    return len(after)
+
+
+def _describe_syntax_error(generated: GeneratedModule, path: Path, stderr: str) -> str:
+    """Which cell of which notebook ruff could not parse, from ruff's message about `path`."""
+    found = re.search(rf"{re.escape(path.as_posix())}:(\d+):(\d+): (.*)", stderr)
+    if found is None:
+        return f"ruff could not format {path.as_posix()}: {stderr.strip()}"
+    line = int(found[1])
+    chunk = next(
+        (chunk for chunk in generated.chunks if chunk.first_line <= line <= chunk.last_line),
+        generated.chunks[-1],
+    )
+    return (
+        f"{generated.notebook.as_posix()}: cell {chunk.cell_number} (tagged {generated.tag}) "
+        f"is not valid Python: line {line - chunk.first_line + 1}, column {found[2]}: {found[3]}"
+    )
 
 
 def _read(path: Path) -> str | None:

@@ -3,20 +3,16 @@
 import json
 import logging
 import os
-import re
 import signal
 import sys
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-from papermill.exceptions import PapermillExecutionError
 
 from shoprec import redact
 from shoprec.artifact import METADATA_FILE
-from shoprec.execution import execute_notebook
+from shoprec.execution import NotebookFailed, execute_notebook
 from shoprec.pipeline.plan import (
     PipelineError,
     PipelineRun,
@@ -38,8 +34,6 @@ from shoprec.runs import (
     write_run,
 )
 from shoprec.tracking import provenance
-
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -64,15 +58,6 @@ def _bar(step: str, notebook: str) -> dict[str, Any]:
         "bar_format": "{desc} {n_fmt:>3}/{total_fmt} cells [{elapsed}]",
         "leave": False,
     }
-
-
-def _describe_failure(notebook: str, output: Path, error: PapermillExecutionError) -> str:
-    evalue = ANSI_ESCAPE.sub("", str(error.evalue))
-    return (
-        f"notebook {notebook}.ipynb failed in cell {error.cell_index + 1} "
-        f"(execution count {error.exec_count}): {error.ename}: {evalue}\n"
-        f"the partially executed notebook is kept at {output}"
-    )
 
 
 def run_pipeline(
@@ -129,13 +114,13 @@ def run_pipeline(
                     parameters,
                     progress_bar=progress and sys.stderr.isatty() and _bar(step, name),
                 )
-            except PapermillExecutionError as error:
-                if error.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
+            except NotebookFailed as error:
+                if error.interrupted:  # Ctrl-C reached the kernel first
                     record.update(status="interrupted", interrupted_notebook=name)
                     record["error"] = f"interrupted by SIGINT in {name}.ipynb"
                     raise RunInterrupted(signal.SIGINT) from None
                 record.update(status="failed", failed_notebook=name)
-                record["error"] = redact.redact_text(_describe_failure(name, output, error))
+                record["error"] = redact.redact_text(str(error))
                 raise PipelineError(record["error"]) from None
             except KeyboardInterrupt as interruption:
                 record.update(status="interrupted", interrupted_notebook=name)
