@@ -245,7 +245,7 @@ def test_incomplete_run_is_logged_but_never_registered(
     assert named.returncode == 1
     assert "run-inc: logged as MLflow run" in named.stdout and "model version" not in named.stdout
     assert "evaluation incomplete (store down), so it is not registered" in named.stderr
-    assert "shoprec reproduce run-inc" in named.stderr
+    assert "shoprec pipeline --rerun run-inc" in named.stderr
     every = shoprec("runs", "sync", "--all")
     assert every.returncode == 0 and "not registered" in every.stderr
     assert json.loads((run_dir / "tracking.json").read_text())

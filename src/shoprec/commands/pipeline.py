@@ -14,9 +14,11 @@ def register(subparsers: Subparsers) -> None:
         "shoprec.pipeline.command:pipeline_command",
         help="run the notebooks in order into runs/<run-id>/",
     )
-    parser.add_argument("--profile", default="default", help="smoke | default (default: default)")
     parser.add_argument(
-        "--dataset", default="synthetic", help="see the README (default: synthetic)"
+        "--profile", help="smoke | default (default: default, or the --rerun run's)"
+    )
+    parser.add_argument(
+        "--dataset", help="see the README (default: synthetic, or the --rerun run's)"
     )
     add_parameter_option(
         parser, "override a notebook parameter (repeatable); values are parsed as JSON if they can"
@@ -28,6 +30,13 @@ def register(subparsers: Subparsers) -> None:
         help="run the notebooks on this engine: the same as -p engine=NAME (default: local; "
         "spark: Apache Spark, its master from -p spark_master=URL or SHOPREC_SPARK_MASTER)",
     )
+    parser.add_argument(
+        "--rerun",
+        metavar="RUN_ID",
+        help="a new run with the profile, dataset and parameters RUN_ID recorded (then -p): to "
+        "evaluate a recipe again, e.g. under today's deploy policy; unlike reproduce, it ships "
+        "as any run does",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the outcome")
 
     parser = add_command(
@@ -36,7 +45,9 @@ def register(subparsers: Subparsers) -> None:
         "shoprec.experiments:reproduce_command",
         help="re-execute a run and check the result is identical",
         description="Re-execute a run from its recorded parameters into a new run and compare "
-        "parameter by parameter and metric by metric; exit 1 on any difference.",
+        "parameter by parameter and metric by metric; exit 1 on any difference. A reproduction "
+        "checks and never ships: it registers no model version and leaves runs/latest where it "
+        "was; `shoprec runs list` shows it as a reproduction.",
     )
     parser.add_argument("run_id", metavar="RUN_ID", help="run id or 'latest'")
     add_parameter_option(parser, "change a parameter for the re-execution (repeatable)")

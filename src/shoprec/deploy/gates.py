@@ -61,7 +61,7 @@ def _check_policy(run_id: str, sha256: object, version: object, policy: Policy) 
             f"run {run_id} was evaluated under deploy policy version {version} (sha256 "
             f"{str(sha256)[:12]}), not under the policy in force, version {policy.version} "
             f"(sha256 {policy.sha256[:12]}, {policy.path}); evaluate it again: "
-            f"shoprec reproduce {run_id}"
+            f"shoprec pipeline --rerun {run_id}"
         )
 
 
@@ -76,7 +76,7 @@ def check_evaluation(run_dir: Path) -> None:
         reason = (result.get("production") or {}).get("reason", "production was not compared")
         raise GateRefused(
             f"run {run_dir.name}: evaluation incomplete ({reason}); evaluate it again: "
-            f"shoprec reproduce {run_dir.name}"
+            f"shoprec pipeline --rerun {run_dir.name}"
         )
     if result.get("passed") is not True or result.get("status", "passed") != "passed":
         failed = ", ".join(failed_checks(result)) or "none listed"

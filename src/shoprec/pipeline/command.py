@@ -19,7 +19,15 @@ from shoprec.pipeline.plan import (
     plan_parameters,
 )
 from shoprec.pipeline.production import current_production_model
-from shoprec.runs import EVALUATION_FILE, RUN_RECORD, new_run_id, notebooks_dir, runs_dir
+from shoprec.runs import (
+    EVALUATION_FILE,
+    RUN_RECORD,
+    new_run_id,
+    notebooks_dir,
+    read_run,
+    resolve_run,
+    runs_dir,
+)
 
 HEADLINE_METRICS = ("ndcg", "precision", "recall", "map")
 
@@ -51,18 +59,22 @@ def execute(
 
 def pipeline_command(args: argparse.Namespace) -> int:
     """`shoprec pipeline`: run the notebooks into a new run, track it, print the outcome."""
-    check_choice("--profile", args.profile, sorted(PROFILES))
-    check_choice("--dataset", args.dataset, DATASETS)
     try:
         overrides = parse_overrides(args.parameter)
+        recipe = _recipe(args)
+        check_choice("--profile", recipe["profile"], sorted(PROFILES))
+        check_choice("--dataset", recipe["dataset"], DATASETS)
         plan_parameters(
-            PipelineRun("check", Path("check"), args.profile, args.dataset, overrides),
+            PipelineRun("check", Path("check"), overrides=overrides, **recipe),
             notebooks_dir(),
             None,
         )  # unknown or pipeline-owned names are refused before anything runs
         run_id = new_run_id()
-        run = PipelineRun(run_id, runs_dir() / run_id, args.profile, args.dataset, overrides)
-        print(f"run {run_id}: profile={args.profile} dataset={args.dataset} -> {run.directory}")
+        run = PipelineRun(run_id, runs_dir() / run_id, overrides=overrides, **recipe)
+        rerun = f" (re-running run {args.rerun})" if args.rerun else ""
+        print(
+            f"run {run_id}: profile={run.profile} dataset={run.dataset}{rerun} -> {run.directory}"
+        )
         record, tracked = execute(run, current_production_model(), progress=not args.quiet)
     except RunInterrupted as interruption:
         print(
@@ -73,6 +85,18 @@ def pipeline_command(args: argparse.Namespace) -> int:
         return exit_code_of_signal(interruption.signum)
     print("\n".join(outcome_lines(run.directory, record)))
     return 0 if tracked else EXIT_NOT_TRACKED
+
+
+def _recipe(args: argparse.Namespace) -> dict[str, Any]:
+    """The profile, dataset and recorded parameters a new run starts from: with `--rerun`, those
+    the named run recorded; `--profile` and `--dataset` when given; else the defaults."""
+    recorded: dict[str, Any] = {"profile": "default", "dataset": "synthetic", "fixed": {}}
+    if args.rerun:
+        record = read_run(resolve_run(args.rerun))
+        recorded = {key: record[key] for key in ("profile", "dataset")}
+        recorded["fixed"] = record["parameters"]
+    given = {"profile": args.profile, "dataset": args.dataset}
+    return {**recorded, **{key: value for key, value in given.items() if value is not None}}
 
 
 def outcome_lines(run_dir: Path, record: dict[str, Any]) -> list[str]:

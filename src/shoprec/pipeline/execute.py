@@ -148,7 +148,7 @@ def run_pipeline(
         record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         record["duration_s"] = round(time.perf_counter() - started, 2)
         write_run(run.directory, record)
-        if record["status"] in COMPLETED:
+        if record["status"] in COMPLETED and run.ships:
             point_latest(run.directory)
         logging.getLogger("papermill").removeHandler(log_handler)
         log_handler.close()

@@ -30,7 +30,9 @@ class PipelineRun:
     """One execution of the pipeline: where it lives and what it was given.
 
     `fixed` holds per-notebook parameter values (e.g. a recorded run's) applied over the
-    defaults and before `overrides`; `reproduces` names the run this one re-executes.
+    defaults and before `overrides`; `reproduces` names the run this one re-executes to check
+    it. A reproduction checks and never ships: `runs/latest` stays where it was and its model is
+    not registered (see `ships`).
     """
 
     run_id: str
@@ -40,6 +42,11 @@ class PipelineRun:
     overrides: dict[str, Any] = field(default_factory=dict)
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
     reproduces: str | None = None
+
+    @property
+    def ships(self) -> bool:
+        """Whether the run may become `runs/latest` and a registered model version."""
+        return self.reproduces is None
 
 
 @dataclass(frozen=True)

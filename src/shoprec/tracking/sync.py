@@ -1,6 +1,7 @@
 """Log a run directory to the tracking store: one MLflow run per pipeline run, one per notebook.
 
-A run that passed evaluation also becomes a new version of the registered model. Logging is a
+A run that passed evaluation also becomes a new version of the registered model, unless it is a
+reproduction (`shoprec reproduce`), which checks a run and never ships. Logging is a
 separate step from running: `shoprec runs sync` logs runs later, and logging a run twice is a
 no-op (`runs/<id>/tracking.json` records where each run was logged).
 """
@@ -109,7 +110,7 @@ def incomplete_evaluation(run_dir: Path) -> str | None:
     reason = (evaluation.get("production") or {}).get("reason", "production was not compared")
     return (
         f"evaluation incomplete ({reason}), so it is not registered; evaluate it again with "
-        f"the store reachable: shoprec reproduce {Path(run_dir).name}"
+        f"the store reachable: shoprec pipeline --rerun {Path(run_dir).name}"
     )
 
 
@@ -332,7 +333,8 @@ def _log(mlflow_client: "MlflowClient", run_dir: Path, record: dict[str, Any]) -
         model_dir = run_dir / MODEL_SUBDIR
         if (model_dir / METADATA_FILE).is_file():
             uri = _log_model(mlflow_run_id, model_dir)
-            if record.get("evaluation_passed") is True:
+            # A reproduction checks a run; it never ships (its original was registered).
+            if record.get("evaluation_passed") is True and not record.get("reproduces"):
                 version = _register(mlflow_client, uri, record["run_id"], run_dir)
     except BaseException:
         with contextlib.suppress(Exception):  # the store may be what failed
