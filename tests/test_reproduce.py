@@ -13,7 +13,7 @@ pytestmark = pytest.mark.notebook
 
 
 def test_reproduce_is_identical_and_a_changed_parameter_is_named(shoprec, project: Path) -> None:
-    first = shoprec("pipeline", "--profile", "smoke", "--quiet", "-p", "algorithm=popularity")
+    first = shoprec("pipeline", "--profile", "smoke", "--quiet")
     assert first.returncode == 0, first.stderr
     original = (project / "runs" / "latest").resolve().name
 
@@ -21,14 +21,28 @@ def test_reproduce_is_identical_and_a_changed_parameter_is_named(shoprec, projec
     assert same.returncode == 0, same.stdout
     lines = same.stdout.splitlines()
     assert lines[0].startswith(f"reproducing run {original} as run ")
+    copy = project / "runs" / lines[0].split(" as run ")[1].split(" -> ")[0]
     assert lines[1].startswith("parameters: ") and lines[1].endswith(" identical, 0 different")
     assert lines[2].startswith("metrics: ") and lines[2].endswith(" identical, 0 different")
-    copy = (project / "runs" / "latest").resolve()
     assert lines[3] == f"reproduced: run {copy.name} is identical to run {original}"
     record = json.loads((copy / "run.json").read_text())
     assert record["reproduces"] == original and record["overrides"] == {}
-    assert record["parameters"]["03_train"]["algorithm"] == "popularity"  # from the record
+    assert record["parameters"]["03_train"]["algorithm"] == "cooccurrence"  # from the record
     assert (copy / "tracking.json").is_file()
+
+    # A reproduction checks; it does not ship: latest stays, no version is registered for it.
+    assert (project / "runs" / "latest").resolve().name == original
+    listed = shoprec("runs", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["run_id"]: row for row in json.loads(listed.stdout)}
+    assert rows[original]["model_version"] == "1" and rows[original]["reproduces"] is None
+    assert rows[copy.name]["model_version"] is None
+    assert rows[copy.name]["reproduces"] == original
+    assert rows[copy.name]["metrics"] == rows[original]["metrics"]
+    assert rows[copy.name]["evaluation"] == "passed"
+    table = shoprec("runs", "list").stdout.splitlines()
+    assert table[0].split()[:5] == ["run", "started", "(UTC)", "profile", "dataset"]
+    assert table[1].startswith(copy.name) and table[1].endswith(f"reproduces {original}")
 
     changed = shoprec("reproduce", original, "--quiet", "-p", "k=5")
     assert changed.returncode == 1, changed.stderr
@@ -36,11 +50,12 @@ def test_reproduce_is_identical_and_a_changed_parameter_is_named(shoprec, projec
     verdict = changed.stdout.splitlines()[-1]
     assert verdict.startswith("NOT reproduced: run ")
     assert " in parameters 02_tune.k, 03_train.k; metrics " in verdict
+    other = verdict.removeprefix("NOT reproduced: run ").split()[0]
 
-    compared = shoprec("runs", "compare", original, "latest", "--html", str(project / "diff"))
+    compared = shoprec("runs", "compare", original, other, "--html", str(project / "diff"))
     assert compared.returncode == 0, compared.stderr
     out = compared.stdout.splitlines()
-    assert out[0] == f"run A {original} -> run B {(project / 'runs' / 'latest').resolve().name}"
+    assert out[0] == f"run A {original} -> run B {other}"
     assert out[1] == "headline metrics (candidate, evaluation):"
     assert out[2].startswith("  ndcg@k ") and " -> " in out[2]  # with its delta
     assert "parameters: 1 changed:" in out
@@ -49,7 +64,7 @@ def test_reproduce_is_identical_and_a_changed_parameter_is_named(shoprec, projec
     assert len(out) < 40  # a summary: no tuning rows, no notebook diffs
     assert (project / "diff" / "03_train" / "index.html").is_file()
 
-    full = shoprec("runs", "compare", original, "latest", "--full")
+    full = shoprec("runs", "compare", original, other, "--full")
     assert "k = 5" in full.stdout  # nbdime's diff of the injected parameters
     assert "  test.ndcg: " in full.stdout  # every metric that moved, by name
 
@@ -61,6 +76,14 @@ def test_reproduce_is_identical_and_a_changed_parameter_is_named(shoprec, projec
     unknown = shoprec("runs", "compare", original, "nope")
     assert unknown.returncode == 2
     assert "known runs: " in unknown.stderr and original in unknown.stderr
+
+    rerun = shoprec("pipeline", "--rerun", original, "--quiet", "-p", "k=5")
+    assert rerun.returncode == 0, rerun.stderr
+    shipped = (project / "runs" / "latest").resolve()
+    assert shipped.name not in {original, copy.name, other}
+    record = json.loads((shipped / "run.json").read_text())
+    assert record["reproduces"] is None and record["profile"] == "smoke"
+    assert record["parameters"]["03_train"]["k"] == 5
 
 
 def test_reproduce_refuses_what_it_cannot_rerun(

@@ -1,12 +1,33 @@
-"""Commands on experiments: `reproduce`, `runs sync` and `runs compare` (handlers)."""
+"""Commands on experiments: `reproduce`, `runs list`, `runs sync` and `runs compare` (handlers)."""
 
 import argparse
 import sys
 
-from shoprec.errors import EXIT_NOT_TRACKED
+from shoprec.errors import EXIT_NOT_TRACKED, UsageError
 from shoprec.pipeline.plan import parse_overrides
 from shoprec.runs import PIPELINE_NOTEBOOKS, RUN_RECORD, RunError, resolve_run, runs_dir
 from shoprec.tracking.compare import Comparison
+
+
+def list_command(args: argparse.Namespace) -> int:
+    """The runs, newest first, as a table (or JSON)."""
+    from shoprec.tracking.listing import as_json, as_table, list_runs
+
+    if args.limit < 0:
+        raise UsageError(f"--limit {args.limit}: expected a number of runs >= 0 (0: all)")
+    rows, total, note = list_runs(args.limit or None)
+    if note:
+        print(f"shoprec runs list: {note}", file=sys.stderr)
+    if args.json:
+        print(as_json(rows))
+        return 0
+    if not rows:
+        print(f"no runs yet under {runs_dir()}: make pipeline")
+        return 0
+    print("\n".join(as_table(rows)))
+    if len(rows) < total:
+        print(f"({len(rows)} of {total} runs; --limit 0 shows all)")
+    return 0
 
 
 def sync_command(args: argparse.Namespace) -> int:

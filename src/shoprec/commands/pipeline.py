@@ -7,7 +7,7 @@ from shoprec.commands import Subparsers, add_command, add_parameter_option
 
 
 def register(subparsers: Subparsers) -> None:
-    """Add `pipeline`, `reproduce`, `runs sync` and `runs compare`."""
+    """Add `pipeline`, `reproduce`, `runs list`, `runs sync` and `runs compare`."""
     parser = add_command(
         subparsers,
         "pipeline",
@@ -53,8 +53,24 @@ def register(subparsers: Subparsers) -> None:
     add_parameter_option(parser, "change a parameter for the re-execution (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="print only the outcome")
 
-    runs = subparsers.add_parser("runs", help="log and compare pipeline runs")
+    runs = subparsers.add_parser("runs", help="list, log and compare pipeline runs")
     commands = runs.add_subparsers(dest="runs_command", required=True, metavar="COMMAND")
+    parser = add_command(
+        commands,
+        "list",
+        "shoprec.experiments:list_command",
+        help="the runs, newest first: parameters, headline metrics, verdict, version, serving",
+        description="One line per run in runs/, newest first: id, start time, profile, dataset, "
+        "algorithm, the candidate's nDCG, precision, recall and MAP at k, the evaluation's "
+        "verdict, the registered model version and the environments serving it (registry "
+        "aliases), and whether the run reproduces another.",
+    )
+    parser.set_defaults(command_name="runs list")
+    parser.add_argument("--json", action="store_true", help="a JSON list, for machines")
+    parser.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="the newest N runs (0: all; default 20)"
+    )
+
     parser = add_command(
         commands,
         "sync",
