@@ -144,12 +144,10 @@ lab: setup
 	  --ServerApp.root_dir=$(CURDIR) --ServerApp.default_url=/lab/tree/notebooks \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
-## MLflow UI on the project's tracking store (runs, metrics, artifacts, registered models).
+## MLflow UI on the project's tracking store (runs, metrics, artifacts, registered models); it
+## prints the link to the runs list with their headline metrics (shoprec.tracking.ui).
 ui: setup
-	@mkdir -p .shoprec
-	$(ENV_BIN)/mlflow ui --host 127.0.0.1 --port $(UI_PORT) \
-	  --backend-store-uri sqlite:///$(CURDIR)/.shoprec/mlflow.db \
-	  --default-artifact-root $(CURDIR)/.shoprec/mlartifacts
+	$(ENV_BIN)/python -m shoprec.tracking.ui --port $(UI_PORT)
 
 lock:
 	$(ENV_BIN)/python -m uv pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 \

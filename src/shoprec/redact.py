@@ -15,36 +15,46 @@ from shoprec.errors import EXIT_BAD_INPUT, ShoprecError
 
 MASK = "***"
 DATABASE_PASSWORD_VARIABLE = "SHOPREC_DATABASE_PASSWORD"
-SECRET_NAME = re.compile(
-    r"pass(word|wd|phrase)?|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|"
-    r"credential",
-    re.IGNORECASE,
-)
+# A name holds a secret when one of its words (split at `_`, `-`, `.`, spaces and camelCase) is
+# one of SECRET_WORDS, two adjacent words make one (`api_key`, `X-Api-Key`), or a word ends with
+# one of SECRET_ENDINGS (`PGPASSWORD`, `sslpassword`, `accesstoken`). Never inside another word:
+# `evaluation_passed`, `bypass`, `compass` and `max_tokens` are not secret names.
+SECRET_WORDS = frozenset(
+    {"password", "passwd", "passphrase", "pass", "pwd", "secret", "token", "credential",
+     "credentials", "apikey", "accesskey", "privatekey"}
+)  # fmt: skip
+SECRET_ENDINGS = ("password", "passwd", "passphrase", "secret", "token", "apikey")
+NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 # scheme://user:password@host -> the password; query parameters named like secrets -> their value.
 URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)(?P<secret>[^@\s/]*)@")
-URL_QUERY_SECRET = re.compile(
-    r"(?P<head>[?&](?:[A-Za-z0-9_\-]*(?:password|passwd|pwd|secret|token|api[_-]?key))=)"
-    r"(?P<secret>[^&#\s]*)",
-    re.IGNORECASE,
-)
+URL_QUERY_VALUE = re.compile(r"(?P<head>[?&](?P<name>[A-Za-z0-9_.\-]+)=)(?P<secret>[^&#\s]*)")
+
+
+def name_words(name: str) -> list[str]:
+    """The words of a parameter, option or variable name, lower-cased (`apiKey` -> api, key)."""
+    return [word.lower() for word in NAME_WORD.findall(name)]
 
 
 def is_secret_name(name: str) -> bool:
     """Whether a parameter or option called `name` holds a secret (password, token, key...)."""
-    return bool(SECRET_NAME.search(name))
+    words = name_words(name)
+    joined = {a + b for a, b in zip(words, words[1:], strict=False)}
+    return any(word in SECRET_WORDS or word.endswith(SECRET_ENDINGS) for word in [*words, *joined])
 
 
 def url_secrets(text: str) -> list[str]:
     """The passwords and secret query values written in the URLs inside `text`."""
     found = [m["secret"] for m in URL_PASSWORD.finditer(text)]
-    found += [m["secret"] for m in URL_QUERY_SECRET.finditer(text)]
+    found += [m["secret"] for m in URL_QUERY_VALUE.finditer(text) if is_secret_name(m["name"])]
     return [secret for secret in found if secret and secret != MASK]
 
 
 def redact_text(text: str) -> str:
     """`text` with every URL password and secret query value replaced by `***`."""
     text = URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}@" if m["secret"] else m[0], text)
-    return URL_QUERY_SECRET.sub(lambda m: f"{m['head']}{MASK}" if m["secret"] else m[0], text)
+    return URL_QUERY_VALUE.sub(
+        lambda m: f"{m['head']}{MASK}" if m["secret"] and is_secret_name(m["name"]) else m[0], text
+    )
 
 
 def redact(value: Any) -> Any:

@@ -92,20 +92,14 @@ def _service_requests(environment: str) -> dict[str, list[int]]:
 
 def _log_to_mlflow(output: Path, record: dict[str, Any]) -> None:
     """One MLflow run per monitoring report, tagged with the versions it judged."""
-    from shoprec.tracking.store import TrackingError, client, is_local, local_artifacts
+    from shoprec.tracking.store import TrackingError, client, experiment_id
 
     try:
         mlflow_client = client()
-        experiment = mlflow_client.get_experiment_by_name(MONITOR_EXPERIMENT)
-        location = (local_artifacts() / MONITOR_EXPERIMENT).as_uri() if is_local() else None
-        experiment_id = (
-            experiment.experiment_id
-            if experiment is not None
-            else mlflow_client.create_experiment(MONITOR_EXPERIMENT, artifact_location=location)
-        )
+        experiment = experiment_id(mlflow_client, MONITOR_EXPERIMENT)
         versions = sorted(record["summary"]["versions"])
         run = mlflow_client.create_run(
-            experiment_id,
+            experiment,
             run_name=output.name,
             tags={"shoprec.monitor.environment": record["environment"],
                   "shoprec.monitor.versions": ",".join(versions),

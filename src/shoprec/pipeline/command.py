@@ -103,10 +103,12 @@ def outcome_lines(run_dir: Path, record: dict[str, Any]) -> list[str]:
     """The end of a run's output: headline metrics, each gate check, and the decision."""
     evaluation = json.loads((run_dir / EVALUATION_FILE).read_text())
     k = evaluation.get("k", "k")
+    rows = evaluation.get("metrics", {})
+    width = max(map(len, rows), default=0)  # one column of model names, however long
     lines = []
-    for model, metrics in evaluation.get("metrics", {}).items():
+    for model, metrics in rows.items():
         shown = [f"{name}@{k} {metrics[name]:.4f}" for name in HEADLINE_METRICS if name in metrics]
-        lines.append(f"  {model:<22} " + "  ".join(shown))
+        lines.append(f"  {model:<{width}}  " + "  ".join(shown))
     for check in evaluation.get("checks", []):
         lines.append(f"  {'pass' if check['passed'] else 'FAIL'}  {check['check']}")
     verdict = "PASSED: it may be deployed" if record["evaluation_passed"] else "did NOT pass"

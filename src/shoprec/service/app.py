@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from shoprec.artifact import ArtifactError
 from shoprec.deploy import control
@@ -188,11 +189,14 @@ def create_app(
             metrics.SERVED_VERSION.labels(holder.current.label).dec()
             metrics.worker_exited()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's files from the environment (no CDN: they
+    # work offline); no online validator badge either.
+    app = FastAPIOffline(
         title="shoprec",
         version=served.version,
         lifespan=lifespan,
         description="Recommendations for the shop's catalogue; see the README for examples.",
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.holder = holder
     app.state.impressions = impressions

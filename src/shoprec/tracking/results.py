@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from shoprec.runs import RESULT_FILES, read_run
+from shoprec.runs import EVALUATION_FILE, RESULT_FILES, read_run
 
 # The parts of each result file that are metrics in MLflow, and the prefix they get there.
 METRIC_SECTIONS = {
@@ -18,6 +18,10 @@ METRIC_SECTIONS = {
 # Sections of result files that measure the machine, not the model: never compared.
 VOLATILE_SECTIONS = frozenset({"timings"})
 RUN_DIR_PLACEHOLDER = "<run>"
+# The candidate's metrics a run is judged by, at its k (`ndcg_at_10`), and the model row they come
+# from; `lift_over_baseline` is its nDCG over the popularity baseline's.
+HEADLINE_METRICS = ("ndcg", "precision", "recall", "map")
+CANDIDATE, BASELINE = "candidate", "baseline (popularity)"
 METRIC_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_\-./]+")
 
 
@@ -92,4 +96,24 @@ def metrics(run_dir: Path, notebook: str | None = None) -> dict[str, float]:
             number = _number(value)
             if number is not None:
                 out[metric_name(f"{prefix}.{key}")] = number
+    return out
+
+
+def headline_metrics(run_dir: Path) -> dict[str, float]:
+    """The candidate's nDCG, precision, recall and MAP at k (`ndcg_at_10`...) and its nDCG lift
+    over the popularity baseline, from the run's evaluation; empty before it was evaluated."""
+    path = Path(run_dir) / EVALUATION_FILE
+    if not path.is_file():
+        return {}
+    evaluation = json.loads(path.read_text())
+    k, rows = evaluation.get("k"), evaluation.get("metrics", {})
+    candidate, baseline = rows.get(CANDIDATE, {}), rows.get(BASELINE, {})
+    out = {
+        f"{name}_at_{k}": number
+        for name in HEADLINE_METRICS
+        if (number := _number(candidate.get(name))) is not None
+    }
+    ndcg, base = _number(candidate.get("ndcg")), _number(baseline.get("ndcg"))
+    if ndcg is not None and base:
+        out["lift_over_baseline"] = ndcg / base
     return out

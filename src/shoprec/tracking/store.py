@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 EXPERIMENT = "shoprec"
+# The MLflow UI opens an experiment of this kind on its runs list (not on GenAI traces).
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 REGISTERED_MODEL = "shoprec"
 DATABASE = "mlflow.db"
 ARTIFACTS = "mlartifacts"
@@ -130,13 +132,18 @@ def client() -> "MlflowClient":
     return cast("MlflowClient", _TranslatingClient(inner))
 
 
-def experiment_id(mlflow_client: "MlflowClient") -> str:
-    """The id of the `shoprec` experiment, created (artifacts under the project) if missing."""
-    experiment = mlflow_client.get_experiment_by_name(EXPERIMENT)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = local_artifacts().as_uri() if is_local() else None
-    return mlflow_client.create_experiment(EXPERIMENT, artifact_location=location)
+def experiment_id(mlflow_client: "MlflowClient", name: str = EXPERIMENT) -> str:
+    """The id of experiment `name` (default `shoprec`), created (artifacts under the project)
+    if missing; either way it carries EXPERIMENT_TAGS."""
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is None:
+        location = local_artifacts() if name == EXPERIMENT else local_artifacts() / name
+        uri = location.as_uri() if is_local() else None
+        return mlflow_client.create_experiment(name, artifact_location=uri, tags=EXPERIMENT_TAGS)
+    for key, value in EXPERIMENT_TAGS.items():
+        if experiment.tags.get(key) != value:
+            mlflow_client.set_experiment_tag(experiment.experiment_id, key, value)
+    return experiment.experiment_id
 
 
 def _reason(error: BaseException) -> str:

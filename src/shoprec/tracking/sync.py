@@ -7,7 +7,6 @@ no-op (`runs/<id>/tracking.json` records where each run was logged).
 """
 
 import contextlib
-import hashlib
 import json
 import sys
 import time
@@ -31,6 +30,7 @@ from shoprec.runs import (
     read_run,
 )
 from shoprec.tracking import registry, results
+from shoprec.tracking.data_input import data_fingerprint, dataset_input
 from shoprec.tracking.store import (
     TrackingError,
     client,
@@ -38,6 +38,7 @@ from shoprec.tracking.store import (
     tracking_uri,
     translated,
 )
+from shoprec.tracking.ui import save_headline_view
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 MODEL_NAME = "model"
 RUNTIME_PACKAGES = ("mlflow", "numpy", "pandas", "scipy", "scikit-learn")
 STATUS = {"succeeded": "FINISHED", "failed": "FAILED"}
+# What made each run, as the MLflow UI's Source column shows it.
+PIPELINE_SOURCE = "shoprec pipeline"
+SOURCE_TYPE = {"pipeline": "JOB", "notebook": "NOTEBOOK"}
 
 
 class RunNotLoggable(TrackingError):
@@ -187,6 +191,14 @@ def _engine(run_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text()).get("engine", {}) if path.is_file() else {}
 
 
+def source_tags(record: dict[str, Any], role: str, name: str) -> dict[str, str]:
+    """MLflow's source tags: what made the run (`name`), its kind and the git commit."""
+    tags = {"mlflow.source.name": name, "mlflow.source.type": SOURCE_TYPE[role]}
+    if record.get("git_commit"):
+        tags["mlflow.source.git.commit"] = record["git_commit"]
+    return tags
+
+
 def _tags(record: dict[str, Any], run_dir: Path) -> dict[str, str]:
     fingerprint = record.get("data_fingerprint") or {}
     engine = _engine(run_dir)
@@ -197,7 +209,7 @@ def _tags(record: dict[str, Any], run_dir: Path) -> dict[str, str]:
     }
     tags = {
         "mlflow.runName": record["run_id"],
-        "mlflow.source.git.commit": record.get("git_commit"),
+        **source_tags(record, "pipeline", PIPELINE_SOURCE),
         "shoprec.role": "pipeline",
         "shoprec.run_id": record["run_id"],
         "shoprec.status": record.get("status"),
@@ -220,8 +232,7 @@ def _tags(record: dict[str, Any], run_dir: Path) -> dict[str, str]:
         "shoprec.spark_master": engine.get("spark_master"),
     }
     if fingerprint:
-        combined = f"{fingerprint['train']}:{fingerprint['test']}"
-        tags["shoprec.data_fingerprint"] = hashlib.sha256(combined.encode()).hexdigest()
+        tags["shoprec.data_fingerprint"] = data_fingerprint(record)
         tags["shoprec.train_fingerprint"] = fingerprint["train"]
         tags["shoprec.test_fingerprint"] = fingerprint["test"]
     return redact({name: _param(value) for name, value in tags.items() if value is not None})
@@ -256,7 +267,11 @@ def _log_notebooks(
         child = mlflow_client.create_run(
             experiment,
             run_name=f"{record['run_id']}/{notebook}",
-            tags={"mlflow.parentRunId": parent, "shoprec.role": "notebook"},
+            tags={
+                "mlflow.parentRunId": parent,
+                "shoprec.role": "notebook",
+                **source_tags(record, "notebook", f"notebooks/{notebook}.ipynb"),
+            },
         )
         duration = record.get("durations_s", {}).get(notebook)
         tags = {"shoprec.run_id": record["run_id"], "shoprec.notebook": notebook}
@@ -321,9 +336,15 @@ def _log(mlflow_client: "MlflowClient", run_dir: Path, record: dict[str, Any]) -
     )
     mlflow_run_id = run.info.run_id
     try:
+        # The parent holds the headline metrics (the runs list's columns); each notebook's run
+        # holds every metric of its notebook.
         params = _merged_parameters(record.get("parameters", {}))
-        metrics, tags = results.metrics(run_dir), _tags(record, run_dir)
+        metrics, tags = results.headline_metrics(run_dir), _tags(record, run_dir)
         _log_batch(mlflow_client, mlflow_run_id, params, metrics, tags)
+        if metrics:
+            save_headline_view(mlflow_client, experiment, list(metrics))
+        if (data := dataset_input(record, run_dir)) is not None:
+            mlflow_client.log_inputs(mlflow_run_id, datasets=[data])
         _log_notebooks(mlflow_client, experiment, mlflow_run_id, run_dir, record)
         for path in sorted(run_dir.iterdir()):
             if path.name != TRACKING_FILE:
