@@ -28,8 +28,7 @@ from shoprec.runs import (
     resolve_run,
     runs_dir,
 )
-
-HEADLINE_METRICS = ("ndcg", "precision", "recall", "map")
+from shoprec.tracking.results import HEADLINE_METRICS
 
 
 def execute(
