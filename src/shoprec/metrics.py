@@ -14,6 +14,8 @@ import pandas as pd
 from shoprec.params import check_k
 
 METRIC_NAMES = ("precision", "recall", "ndcg", "map", "coverage")
+# The metrics each test user has a value of (coverage and novelty describe whole lists).
+PER_USER_METRIC_NAMES = ("precision", "recall", "ndcg", "map", "map_at_k", "hit_rate", "mrr")
 ALL_METRIC_NAMES = (
     "precision",
     "recall",
@@ -82,6 +84,57 @@ def _hits_per_user(top: pd.DataFrame, relevant: pd.DataFrame, users: np.ndarray)
     )
 
 
+def _relevant(test: pd.DataFrame) -> pd.DataFrame:
+    """The distinct (user, item) pairs of `test`; an error if there are none."""
+    relevant = test[["user_id", "item_id"]].drop_duplicates()
+    if relevant.empty:
+        raise ValueError("test: no interactions to evaluate against")
+    return relevant
+
+
+def _per_user_values(top: pd.DataFrame, relevant: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Every `PER_USER_METRIC_NAMES` column for each user of `relevant`, from the ranked `top`."""
+    users = np.sort(relevant["user_id"].unique())
+    n_relevant = relevant.groupby("user_id").size().reindex(users).to_numpy(dtype=float)
+    per_user = _hits_per_user(top, relevant, users)
+    n_hits = per_user["n_hits"].to_numpy(dtype=float)
+    precision_sum = per_user["precision_sum"].to_numpy()
+    ideal_hits = np.minimum(n_relevant, k).astype(int)
+    idcg = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))[ideal_hits - 1]
+    values = {
+        "precision": n_hits / k,
+        "recall": n_hits / n_relevant,
+        "ndcg": per_user["dcg"].to_numpy() / idcg,
+        "map": precision_sum / n_relevant,
+        "map_at_k": precision_sum / np.minimum(n_relevant, k),
+        "hit_rate": (n_hits > 0).astype(float),
+        "mrr": per_user["reciprocal_rank"].to_numpy(),
+    }
+    return pd.DataFrame(values, index=pd.Index(users, name="user_id"))
+
+
+def per_user_metrics(
+    recommendations: pd.DataFrame,
+    test: pd.DataFrame,
+    k: int,
+    *,
+    metrics: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Each test user's ranking metrics at k: one row per test user (ids ascending), one column
+    per name of `metrics` (default `PER_USER_METRIC_NAMES`). Inputs as for `ranking_metrics`."""
+    check_k(k)
+    names = PER_USER_METRIC_NAMES if metrics is None else tuple(metrics)
+    unknown = sorted(set(names) - set(PER_USER_METRIC_NAMES))
+    if unknown:
+        raise ValueError(
+            f"unknown per-user metrics {unknown}; expected some of {list(PER_USER_METRIC_NAMES)} "
+            "(coverage and novelty describe whole lists, not users)"
+        )
+    relevant = _relevant(test)
+    top = rank_recommendations(recommendations, k)
+    return _per_user_values(top, relevant, k)[list(names)]
+
+
 def _novelty(top: pd.DataFrame, train: pd.DataFrame) -> float:
     counts = train["item_id"].value_counts()
     self_information = -np.log2(counts / len(train))
@@ -107,27 +160,11 @@ def ranking_metrics(
     order; the default is `METRIC_NAMES`.
     """
     names = _requested(k, metrics, train)
-    relevant = test[["user_id", "item_id"]].drop_duplicates()
-    if relevant.empty:
-        raise ValueError("test: no interactions to evaluate against")
-    users = np.sort(relevant["user_id"].unique())
-    n_relevant = relevant.groupby("user_id").size().reindex(users).to_numpy(dtype=float)
-
+    relevant = _relevant(test)
     top = rank_recommendations(recommendations, k)
-    per_user = _hits_per_user(top, relevant, users)
-    n_hits = per_user["n_hits"].to_numpy(dtype=float)
-    precision_sum = per_user["precision_sum"].to_numpy()
-    ideal_hits = np.minimum(n_relevant, k).astype(int)
-    idcg = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))[ideal_hits - 1]
-
+    per_user = _per_user_values(top, relevant, k)
     values = {
-        "precision": lambda: np.mean(n_hits / k),
-        "recall": lambda: np.mean(n_hits / n_relevant),
-        "ndcg": lambda: np.mean(per_user["dcg"].to_numpy() / idcg),
-        "map": lambda: np.mean(precision_sum / n_relevant),
-        "map_at_k": lambda: np.mean(precision_sum / np.minimum(n_relevant, k)),
-        "hit_rate": lambda: np.mean(n_hits > 0),
-        "mrr": lambda: np.mean(per_user["reciprocal_rank"].to_numpy()),
+        **{name: lambda name=name: np.mean(per_user[name].to_numpy()) for name in per_user},
         "coverage": lambda: top["item_id"].nunique() / n_items,
         "novelty": lambda: _novelty(top, train),
     }
