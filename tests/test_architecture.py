@@ -25,7 +25,7 @@ LAYERS = (
     ("artifact", ("shoprec.artifact", "shoprec.mlflow_model")),
     ("tracking", ("shoprec.tracking",)),
     ("pipeline", ("shoprec.pipeline", "shoprec.reproduce", "shoprec.experiments",
-                  "shoprec.benchmark")),
+                  "shoprec.benchmark", "shoprec.report")),
     ("deploy", ("shoprec.deploy",)),
     ("service", ("shoprec.service",)),
     ("events", ("shoprec.events",)),

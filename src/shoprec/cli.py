@@ -10,10 +10,10 @@ import importlib
 import sys
 
 from shoprec import __version__
-from shoprec.commands import deploy, develop, events, monitor, pipeline
+from shoprec.commands import deploy, develop, events, monitor, pipeline, report
 from shoprec.errors import EXIT_INTERRUPTED, ShoprecError
 
-COMMAND_GROUPS = (pipeline, deploy, events, monitor, develop)
+COMMAND_GROUPS = (pipeline, report, deploy, events, monitor, develop)
 
 
 def build_parser() -> argparse.ArgumentParser:

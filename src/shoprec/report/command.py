@@ -1,0 +1,116 @@
+"""`shoprec report`: run base and head, compare them, write the report."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from shoprec.datasets import DATASETS, PROFILES
+from shoprec.params import check_choice
+from shoprec.pipeline.plan import check_overrides, parse_overrides
+from shoprec.report import git
+from shoprec.report.cache import SideCache, data_fingerprint
+from shoprec.report.changes import changed
+from shoprec.report.comparison import compare
+from shoprec.report.environments import current_lock_sha256
+from shoprec.report.errors import ReportError
+from shoprec.report.inputs import load_side
+from shoprec.report.plots import write_plots
+from shoprec.report.render import (
+    REPORT_MD,
+    Sides,
+    estimate_line,
+    report_json,
+    write_report,
+)
+from shoprec.report.sides import Side, Spec, key_of, read_side, run_sides
+from shoprec.runs import project_dir
+from shoprec.settings import get_settings
+
+REPORTS_DIR = Path("reports")
+CACHE_SUBDIR = Path("report")
+
+
+def cache_root() -> Path:
+    """Where side results and venvs are kept: `$SHOPREC_CACHE_DIR/report/`."""
+    return get_settings().cache_dir / CACHE_SUBDIR
+
+
+def side_cache() -> SideCache:
+    """The cache of side results (`$SHOPREC_CACHE_DIR/report/sides/<key>/`)."""
+    return SideCache(cache_root() / "sides")
+
+
+def resolve_sides(repo: Path, base_ref: str, head_ref: str | None) -> tuple[Side, Side, list[str]]:
+    """Base and head, and the uncommitted changes head leaves out (when head is the work tree's).
+
+    Without `--head`, head is the commit checked out: the report runs commits, so uncommitted
+    changes are not part of it (they are listed, to be committed first if they should be).
+    """
+    base_commit = git.resolve_commit(repo, base_ref, "--base")
+    head_commit = git.resolve_commit(repo, head_ref or "HEAD", "--head")
+    uncommitted = git.uncommitted_paths(repo) if head_ref is None else []
+    base = read_side(repo, "base", base_ref, base_commit)
+    head = read_side(repo, "head", head_ref or "HEAD", head_commit)
+    return base, head, uncommitted
+
+
+def build_spec(args: argparse.Namespace) -> Spec:
+    """The profile, dataset and parameters both sides run with, checked before anything runs."""
+    check_choice("--profile", args.profile, sorted(PROFILES))
+    check_choice("--dataset", args.dataset, DATASETS)
+    overrides = parse_overrides(args.parameter)
+    check_overrides(overrides)
+    return Spec(args.profile, args.dataset, overrides, data_fingerprint(args.dataset, overrides))
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """`shoprec report`: the report on what head does to the model, compared with base."""
+    repo = git.repository_root(project_dir())
+    spec = build_spec(args)
+    base, head, uncommitted = resolve_sides(repo, args.base, args.head)
+    if args.cache_key:
+        print(key_of(base, spec) or "")
+        return 0
+    if uncommitted:
+        print(
+            f"shoprec report: warning: head is commit {git.short(head.commit)}; "
+            f"{len(uncommitted)} uncommitted change(s) are not part of it "
+            f"({', '.join(uncommitted[:5])}{' ...' if len(uncommitted) > 5 else ''})",
+            file=sys.stderr,
+        )
+    out = args.out or repo / REPORTS_DIR / f"{git.short(base.commit)}..{git.short(head.commit)}"
+    out.mkdir(parents=True, exist_ok=True)
+    runs = run_sides(
+        repo,
+        [base, head],
+        spec,
+        side_cache(),
+        cache_root() / "venvs",
+        current_lock_sha256(repo),
+        out / "logs",
+    )
+    sides = Sides(
+        runs["base"],
+        runs["head"],
+        load_side(runs["base"].directory, base.label),
+        load_side(runs["head"].directory, head.label),
+    )
+    try:
+        comparison = compare(sides.base_data, sides.head_data)
+    except ValueError as error:
+        raise ReportError(f"cannot compare {base.label} with {head.label}: {error}") from None
+    changes = changed(
+        repo, base.commit, head.commit, runs["base"].directory, runs["head"].directory, out
+    )
+    plots = write_plots(comparison, out)
+    report = report_json(sides, spec, comparison, changes, uncommitted, plots)
+    write_report(report, out)
+    k = comparison.k
+    print(f"{base.label} -> {head.label}, {comparison.users['head']:,} test users:")
+    print("\n".join(estimate_line(name, k, found) for name, found in comparison.metrics.items()))
+    print(f"  head's evaluation: {report['gate']['status']}")
+    print(f"report: {out / REPORT_MD}")
+    failed = not report["gate"]["passed"] or any(
+        found.verdict == "worse" for found in comparison.metrics.values()
+    )
+    return 1 if args.check and failed else 0
