@@ -1,10 +1,14 @@
 """The Python each side runs in: the current one when its lock file equals the project's, else
-a virtual environment built from the side's own lock file with uv, kept by the lock's hash."""
+a virtual environment built from the side's own lock file with uv, kept by the lock's hash; and
+an empty tracking store made by that Python's MLflow, copied into each side's worktree (creating
+MLflow's tables takes seconds)."""
 
 import fcntl
 import hashlib
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +55,7 @@ def build_venv(lock: bytes, directory: Path) -> Path:
     Built once: a complete venv is reused; concurrent callers wait for one another.
     """
     python = directory / "bin" / "python"
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with (directory.parent / f"{directory.name}.lock").open("w") as guard:
-        fcntl.flock(guard, fcntl.LOCK_EX)
+    with _exclusive(directory):
         if (directory / BUILT).is_file():
             return python
         requirements = directory.parent / f"{directory.name}-{LOCK_FILE}"
@@ -71,3 +73,39 @@ def build_venv(lock: bytes, directory: Path) -> Path:
                 )
         (directory / BUILT).write_text(lock_sha256(lock) + "\n")
     return python
+
+
+def empty_tracking_store(environment: Environment, lock: bytes, stores: Path) -> Path:
+    """An MLflow database with its tables and nothing else, made once per lock file by the
+    environment's own MLflow; copy it to give a side's project an empty store."""
+    database = stores / f"{lock_sha256(lock)[:16]}.db"
+    with _exclusive(database):
+        if not database.is_file():
+            staging = database.with_suffix(".partial")
+            staging.unlink(missing_ok=True)
+            make = (
+                "import sys\n"
+                "from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore\n"
+                "SqlAlchemyStore('sqlite:///' + sys.argv[1], sys.argv[2])\n"
+            )
+            result = subprocess.run(
+                [str(environment.python), "-c", make, str(staging), str(stores / "artifacts")],
+                capture_output=True,
+                text=True,
+            )
+            if result.returncode:
+                tail = " | ".join(result.stderr.strip().splitlines()[-3:])
+                raise SideFailed(
+                    f"making an empty tracking store with {environment.python}: {tail}"
+                )
+            staging.rename(database)
+    return database
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path`'s lock file while building it (other reports wait)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (path.parent / f"{path.name}.lock").open("w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        yield

@@ -177,6 +177,11 @@ def _headline(report: dict[str, Any]) -> str:
         f"{report['bootstrap']['resamples']:,} resamples (seed {report['bootstrap']['seed']}), "
         f"{report['bootstrap']['confidence']:.0%} intervals for head - base."
     )
+    if report["base"]["commit"] == report["head"]["commit"]:
+        lines += [
+            "",
+            "> **Note:** base and head are the same commit: one run, compared with itself.",
+        ]
     for note in report["notes"]:
         lines += ["", f"> **Note:** {note}"]
     if report["head"]["uncommitted_changes_ignored"]:
@@ -216,23 +221,38 @@ def _metrics(report: dict[str, Any], images: bool) -> str:
 
 def _segments(report: dict[str, Any], images: bool) -> str:
     k = report["k"]
-    lines = [f"## By segment, at k = {k}", ""]
+    names = list(report["metrics"])
+    lines = [
+        f"## By segment, at k = {k}",
+        "",
+        "head - base [95% interval] in each segment:",
+        "",
+        "| segment | test users | " + " | ".join(f"{LABELS[n]}@{k}" for n in names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
     for name, segment in report["segments"].items():
         users = segment["test_users"]
         count = (
-            f"{users['head']:,} test users"
+            f"{users['head']:,}"
             if users["base"] == users["head"]
-            else (f"{users['base']:,} test users on base, {users['head']:,} on head")
+            else (f"{users['base']:,} / {users['head']:,}")
         )
-        lines += [f"**{name}**: {segment['definition']}; {count}.", ""]
-        if not segment["metrics"]:
-            lines += ["No test user in this segment.", ""]
-            continue
-        rows = [_row(f"{LABELS[m]}@{k}", found) for m, found in segment["metrics"].items()]
-        lines += [TABLE_HEAD, *rows, ""]
+        cells = [_cell(segment["metrics"][n]) if n in segment["metrics"] else "-" for n in names]
+        lines.append(f"| {name} | {count} | " + " | ".join(cells) + " |")
+    lines += ["", "Segments (cut on base's training data):", ""]
+    lines += [
+        f"- **{name}**: {segment['definition']}." for name, segment in report["segments"].items()
+    ]
     if images:
-        lines += [f"![head - base by segment]({SEGMENT_DELTAS})", ""]
-    return "\n".join(lines)
+        lines += ["", f"![head - base by segment]({SEGMENT_DELTAS})"]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(found: dict[str, Any]) -> str:
+    """`-0.1010 [-0.1172, -0.0849] **worse**` for a table cell."""
+    verdict = found["verdict"]
+    shown = f" **{verdict}**" if verdict in (BETTER, WORSE) else ""
+    return f"{found['delta']:+.4f} [{found['low']:+.4f}, {found['high']:+.4f}]{shown}"
 
 
 def _gate(report: dict[str, Any]) -> str:
@@ -241,7 +261,7 @@ def _gate(report: dict[str, Any]) -> str:
     lines = [
         "## Would head ship?",
         "",
-        f"Head's `04_evaluate` under its deploy policy (`{policy.get('path', 'policy')}` version "
+        f"Head's `04_evaluate` under its deploy policy (`{policy.get('file', 'policy')}` version "
         f"{policy.get('version', '?')}): **{gate['status']}** "
         f"(base: {'passed' if gate['base_passed'] else 'not passed'}). Both sides are evaluated "
         "without a production model: the report never reads the team's registry, so the "

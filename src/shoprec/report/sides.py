@@ -8,6 +8,7 @@ report never writes the team's tracking store). The sides that are not cached ru
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -20,11 +21,17 @@ from typing import Any
 from shoprec.errors import EXIT_NOT_TRACKED
 from shoprec.report import git
 from shoprec.report.cache import SIDE_RECORD, SideCache, side_key
-from shoprec.report.environments import Environment, environment_for, lock_sha256
+from shoprec.report.environments import (
+    Environment,
+    empty_tracking_store,
+    environment_for,
+    lock_sha256,
+)
 from shoprec.report.errors import ReportError, SideFailed
 from shoprec.runs import LATEST, MODEL_SUBDIR, RUN_RECORD, RUNS_DIR
 from shoprec.settings import environment_variable
 from shoprec.tracking.provenance import LOCK_FILE
+from shoprec.tracking.store import local_database
 
 # What a commit's 04_evaluate must write for the report to compare it (see the notebook).
 REPORT_INPUTS = ("recommendations_top20.csv", "train_interactions.csv", "catalogue.csv")
@@ -199,7 +206,10 @@ def _start(
 ) -> _Pipeline:
     """Start a side's pipeline in a worktree that `stack` removes (after stopping it)."""
     environment = environment_for(side.lock, current_lock, venvs)
+    store = empty_tracking_store(environment, side.lock, venvs.parent / "stores")
     tree = stack.enter_context(git.worktree(repo, side.commit, workspace / side.name))
+    local_database(tree).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(store, local_database(tree))  # the side's own store, in its worktree
     env = {name: value for name, value in os.environ.items() if name not in SIDE_OWNED_VARIABLES}
     env.update({"PYTHONPATH": str(tree / "src"), environment_variable("project_dir"): str(tree)})
     command = [
