@@ -346,9 +346,9 @@ def _edit_notebook(path: Path, old: str, new: str) -> None:
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> dict[str, dict]:
-    """Three reports against one base, in a repository made from the project's files:
-    `identical` (head changes only README.md), `popularity` (02_tune and 03_train default to
-    algorithm popularity) and `markdown` (head changes one markdown cell)."""
+    """Reports against one base, in a repository made from the project's files: `identical`
+    (head changes only README.md), `popularity` (02_tune and 03_train default to algorithm
+    popularity), `markdown` (head changes one markdown cell) and `broken` (a notebook raises)."""
     root = tmp_path_factory.mktemp("report")
     repo = root / "repo"
     for path in _git(repo_root, "ls-files").splitlines():
@@ -371,6 +371,13 @@ def reports(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> dict[s
     _git(repo, "checkout", "--quiet", "-b", "markdown", commits["base"])
     _edit_notebook(repo / "notebooks/01_explore_data.ipynb", "# 01 ", "# 01 (a reworded title) ")
     commits["markdown"] = _commit(repo, "a markdown cell")
+    _git(repo, "checkout", "--quiet", "-b", "broken", commits["base"])
+    _edit_notebook(
+        repo / "notebooks/01_explore_data.ipynb",
+        '"from pathlib import Path\\n",',
+        '"raise RuntimeError(\\"broken on purpose\\")\\n",',
+    )
+    commits["broken"] = _commit(repo, "a notebook that fails")
     environment = {
         **os.environ,
         "SHOPREC_PROJECT_DIR": str(repo),
@@ -393,7 +400,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> dict[s
                        "out": root / name}  # fmt: skip
 
     finish("identical", start("identical"))  # base and head run at once; base is cached
-    later = {name: start(name) for name in ("popularity", "markdown")}  # one head each, at once
+    later = {name: start(name) for name in ("popularity", "markdown", "broken")}  # heads at once
     for name, process in later.items():
         finish(name, process)
     return found
@@ -464,3 +471,15 @@ def test_a_markdown_only_head_reuses_the_cached_base_and_changes_no_metric(repor
     assert "a reworded title" in page
     for plot in report["plots"]:
         assert (markdown["out"] / plot).read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("report")
+def test_a_head_whose_pipeline_fails_gets_a_report_saying_so(reports):
+    broken = reports["broken"]
+    assert broken["exit"] == 1
+    assert "the pipeline failed" in broken["output"] and "broken on purpose" in broken["output"]
+    markdown = (broken["out"] / "report.md").read_text()
+    assert "No report: a side failed" in markdown and "01_explore_data" in markdown
+    assert "broken on purpose" in broken["report"]["error"]
+    assert (broken["out"] / "logs" / "head-pipeline.log").is_file()

@@ -1,6 +1,7 @@
 """What changed from base to head: notebook parameters (as each run resolved them), notebooks
 (each with an nbdime diff page), package modules and the lock file's packages."""
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ import nbformat
 
 from shoprec.devtools.nbdiff_html import write_diff_page
 from shoprec.report import git
+from shoprec.report.cache import SIDE_RECORD
 from shoprec.tracking import compare, results
 from shoprec.tracking.provenance import LOCK_FILE
 
@@ -39,8 +41,9 @@ def changed(
 
 
 def parameters(base_run: Path, head_run: Path) -> list[dict[str, Any]]:
-    """Each notebook parameter whose resolved value differs between the two runs."""
-    found = compare.compare(results.parameters(base_run), results.parameters(head_run))
+    """Each notebook parameter whose resolved value differs between the two runs (paths inside a
+    run written `<run>/...`, as `shoprec runs compare` shows them)."""
+    found = compare.compare(_parameters(base_run), _parameters(head_run))
     rows = []
     for item in found.differences:
         notebook, _, name = item.name.partition(".")
@@ -112,3 +115,15 @@ def _notebook(repo: Path, commit: str, path: str) -> nbformat.NotebookNode:
     if text is None:
         return nbformat.v4.new_notebook()
     return nbformat.reads(text.decode(), as_version=4)
+
+
+def _parameters(side: Path) -> dict[str, Any]:
+    """A side's resolved parameters by `<notebook>.<name>`, with the run folder it ran in (in
+    its worktree, since removed) written as `<run>`."""
+    where = json.loads((side / SIDE_RECORD).read_text())["run_dir"]
+    flat = {}
+    for key, value in results.parameters(side).items():
+        if isinstance(value, str) and (value == where or value.startswith(where + "/")):
+            value = results.RUN_DIR_PLACEHOLDER + value[len(where) :]
+        flat[key] = value
+    return flat

@@ -12,7 +12,7 @@ from shoprec.report.cache import SideCache, data_fingerprint
 from shoprec.report.changes import changed
 from shoprec.report.comparison import compare
 from shoprec.report.environments import current_lock_sha256
-from shoprec.report.errors import ReportError
+from shoprec.report.errors import ReportError, SideFailed
 from shoprec.report.inputs import load_side
 from shoprec.report.plots import write_plots
 from shoprec.report.render import (
@@ -20,6 +20,7 @@ from shoprec.report.render import (
     Sides,
     estimate_line,
     report_json,
+    write_failure,
     write_report,
 )
 from shoprec.report.sides import Side, Spec, key_of, read_side, run_sides
@@ -80,15 +81,20 @@ def report_command(args: argparse.Namespace) -> int:
         )
     out = args.out or repo / REPORTS_DIR / f"{git.short(base.commit)}..{git.short(head.commit)}"
     out.mkdir(parents=True, exist_ok=True)
-    runs = run_sides(
-        repo,
-        [base, head],
-        spec,
-        side_cache(),
-        cache_root() / "venvs",
-        current_lock_sha256(repo),
-        out / "logs",
-    )
+    try:
+        runs = run_sides(
+            repo,
+            [base, head],
+            spec,
+            side_cache(),
+            cache_root() / "venvs",
+            current_lock_sha256(repo),
+            out / "logs",
+        )
+    except SideFailed as error:
+        sides = ({"ref": side.ref, "commit": side.commit} for side in (base, head))
+        write_failure(out, *sides, str(error))
+        raise
     sides = Sides(
         runs["base"],
         runs["head"],

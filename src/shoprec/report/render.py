@@ -376,3 +376,16 @@ def estimate_line(name: str, k: int, found: Estimate) -> str:
         f"  {LABELS[name] + '@' + str(k):<14} {found.base:.4f} -> {found.head:.4f}  "
         f"{found.delta:+.4f} [{found.low:+.4f}, {found.high:+.4f}]  {found.verdict}"
     )
+
+
+def write_failure(out: Path, base: dict[str, str], head: dict[str, str], error: str) -> None:
+    """A report that says why there are no numbers: which side failed, and its log's last lines
+    (so the job summary and the pull request comment say it too)."""
+    report = {"schema_version": SCHEMA_VERSION, "base": base, "head": head, "error": error}
+    (out / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
+    text = (
+        f"{MARKER}\n# Model report: {_name(base)} → {_name(head)}\n\n"
+        f"**No report: a side failed.**\n\n```\n{error}\n```\n"
+    )
+    for name in (REPORT_MD, COMMENT_MD):
+        (out / name).write_text(text)

@@ -177,6 +177,7 @@ class _Pipeline:
             "commit": self.side.commit,
             "lock_sha256": lock_sha256(self.side.lock),
             "run_id": run["run_id"],
+            "run_dir": str(run_dir),  # where it ran: paths in its parameters start with it
             "environment": self.environment.description,
             "pipeline_seconds": seconds,
             "model_bytes": sum(p.stat().st_size for p in model.rglob("*") if p.is_file()),
