@@ -74,7 +74,7 @@ def test_canary_simulation_monitor_and_auto_rollback(
 
     simulated = shoprec("simulate", "--env", "production", "--users", "150", "--rate", "60",
                         "--duration", "20", "--profile", "smoke", "--shop-seed", "7",
-                        "--seed", "3")  # fmt: skip
+                        "--seed", "3", "--json")  # fmt: skip
     assert simulated.code == 0, simulated.err
     summary = json.loads(simulated.out)
     assert 300 <= summary["requests"] <= 1200 and summary["failed_events"] == 0
@@ -108,6 +108,11 @@ def test_canary_simulation_monitor_and_auto_rollback(
                         "--duration", "15", "--profile", "smoke", "--shop-seed", "7",
                         "--seed", "4")  # fmt: skip
     assert simulated.code == 0, simulated.err
+    report = simulated.out.splitlines()  # for a person; --json above for machines
+    assert report[0].startswith("simulated 150 shoppers on production (http://127.0.0.1:")
+    assert " lists asked, 0 failed; " in report[0] and report[0].endswith(" events sent, 0 failed")
+    assert report[1].startswith("  version ") and " lists, true CTR 0." in report[1]
+    assert report[-1].startswith("ground truth: ") and "ground_truth.csv" in report[-1]
     monitored = shoprec("monitor", "--env", "production", "--window", "30", "--comparison", "0",
                         "--auto-rollback")  # fmt: skip
     assert monitored.code == 0, monitored.err

@@ -169,3 +169,21 @@ def test_only_a_taste_shift_is_caught_as_taste_drift(drift, repo_root, tmp_path)
     assert ("taste_drift" in found) == (drift == "taste-shift"), (found, taste)
     # item totals barely move under a taste shift: the item-popularity divergence stays quiet
     assert "item_drift_js" not in found
+
+
+def test_simulate_reports_to_a_person_in_a_few_lines(tmp_path):
+    from shoprec.simulation.live import summary_lines
+
+    summary = {"env": "production", "url": "http://127.0.0.1:8603", "shoppers": 1000,
+               "requests": 1200, "failed_requests": 0, "events": 3456, "failed_events": 2,
+               "seconds": 60.04, "lists_by_version": {"10": 240, "9": 960},
+               "expected_ctr_by_version": {"10": 0.2871, "9": 0.31249},
+               "drifts": ["taste-shift"], "drift_at": 30.0}  # fmt: skip
+    assert summary_lines(summary, tmp_path) == [
+        "simulated 1,000 shoppers on production (http://127.0.0.1:8603) for 60.0 s: 1,200 lists "
+        "asked, 0 failed; 3,456 feedback events sent, 2 failed",
+        "  version 9: 960 lists, true CTR 0.312",
+        "  version 10: 240 lists, true CTR 0.287",
+        "  drift: taste-shift from 30 s",
+        f"ground truth: {tmp_path / 'ground_truth.csv'} (summary: simulation.json)",
+    ]

@@ -5,6 +5,7 @@ and the saved view that shows the headline metrics as the runs list's columns.""
 import json
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from shoprec.redact import MASK
@@ -41,7 +42,7 @@ def fake_run(project: Path, run_id: str, *, k: int = 10, options: dict | None = 
         (run_dir / relative).write_text(json.dumps(content))
     for notebook in ("01_explore_data", "04_evaluate"):
         executed_notebook(run_dir, notebook).parent.mkdir(exist_ok=True)
-        executed_notebook(run_dir, notebook).write_text("{}")
+        nbformat.write(nbformat.v4.new_notebook(), executed_notebook(run_dir, notebook))
     return run_dir
 
 

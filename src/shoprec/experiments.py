@@ -71,17 +71,21 @@ def compare_command(args: argparse.Namespace) -> int:
     """What changed between two runs: headline metrics, parameters, notebooks (--full: all)."""
     from shoprec.devtools.nbdiff_html import text_diff, write_diff_page
     from shoprec.tracking import compare
+    from shoprec.tracking.compare_page import NotebookPage, write_index
 
     run_a, run_b = resolve_run(args.run_a), resolve_run(args.run_b)
     parameters, _ = compare.compare_runs(run_a, run_b)
     metrics = compare.compare_metrics(run_a, run_b)
+    headlines = compare.headlines(run_a, run_b)
     print(f"run A {run_a.name} -> run B {run_b.name}")
     print("headline metrics (candidate, evaluation):")
-    print("\n".join(line.line() for line in compare.headlines(run_a, run_b)) or "  (none)")
+    print("\n".join(line.line() for line in headlines) or "  (none)")
     changed = compare.changed_parameters(parameters)
     print(f"parameters: {len(changed)} changed" + (":" if changed else ""))
     print("\n".join(changed), end="\n" if changed else "")
-    print(f"metrics: {metrics.identical} identical, {len(metrics.differences)} different")
+    counts = f"{metrics.identical} identical, {len(metrics.differences)} different"
+    print(f"metrics: {counts}")
+    pages = []
     if args.full:
         print("\n".join(compare.report("  all metrics", metrics)[1:]))
     for notebook in PIPELINE_NOTEBOOKS:
@@ -94,7 +98,11 @@ def compare_command(args: argparse.Namespace) -> int:
         if args.html:
             title = f"{notebook}.ipynb: run {run_a.name} → run {run_b.name}"
             page = write_diff_page(base, remote, args.html / notebook, title=title)
-            print(f"wrote {page}", file=sys.stderr)
+            pages.append(NotebookPage(notebook, f"{notebook}/{page.name}", bool(diff)))
+    if args.html:
+        index = write_index(args.html, run_a=run_a.name, run_b=run_b.name, headlines=headlines,
+                            parameters=changed, metrics=counts, pages=pages)  # fmt: skip
+        print(f"wrote {index} (and a diff page per notebook beside it)", file=sys.stderr)
     if not args.full:
         print("(--full: every metric and the notebook diffs)")
     return 0

@@ -39,6 +39,7 @@ def register(subparsers: Subparsers) -> None:
     )
     parser.add_argument("--drift", choices=DRIFTS, help="change the world mid-run")
     parser.add_argument("--at", type=float, metavar="SECONDS", help="when the drift happens")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     parser = add_command(
         subparsers,

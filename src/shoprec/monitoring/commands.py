@@ -25,7 +25,7 @@ def simulate_command(args: argparse.Namespace) -> int:
     from shoprec.datasets import load_dataset
     from shoprec.deploy.environments import get_environment
     from shoprec.settings import get_settings
-    from shoprec.simulation.live import LiveOptions, check_options, run_live
+    from shoprec.simulation.live import LiveOptions, check_options, run_live, summary_lines
     from shoprec.simulation.world import World
 
     options = LiveOptions(args.env, args.users, args.rate, args.duration, args.seed,
@@ -36,7 +36,10 @@ def simulate_command(args: argparse.Namespace) -> int:
     key = get_settings().api_key
     summary = run_live(options, get_environment(args.env).url, world, output,
                        key.get_secret_value() if key else None)  # fmt: skip
-    print(json.dumps({**summary, "output": str(output)}, indent=2))
+    if args.json:
+        print(json.dumps({**summary, "output": str(output)}, indent=2))
+    else:
+        print("\n".join(summary_lines(summary, output)))
     return 0 if summary["failed_requests"] == 0 else 1
 
 

@@ -133,7 +133,8 @@ def _simulate(shoprec: Callable[..., Any], seconds: float, at: float) -> dict[st
     the same seed shifts them the same way)."""
     done = shoprec("simulate", "--env", "production", "--users", "200", "--rate", f"{RATE:g}",
                    "--duration", f"{seconds:g}", "--profile", SHOP[0], "--shop-seed", str(SHOP[1]),
-                   "--seed", str(SEED), "--drift", "taste-shift", "--at", f"{at:g}")  # fmt: skip
+                   "--seed", str(SEED), "--drift", "taste-shift", "--at", f"{at:g}",
+                   "--json")  # fmt: skip
     return json.loads(done.stdout)
 
 

@@ -86,7 +86,7 @@ def run_live(
     shoppers = rng.choice(world.n_users, size=min(options.users, world.n_users), replace=False)
     headers = {"X-API-Key": api_key} if api_key else {}
     output.mkdir(parents=True, exist_ok=True)
-    truth, failed_requests, failed_events, requests = [], 0, 0, 0
+    truth, failed_requests, failed_events, requests, sent = [], 0, 0, 0, 0
     limit = int(options.rate * options.duration)
     started = time.monotonic()
     with httpx.Client(base_url=base_url, timeout=5.0) as client:
@@ -123,6 +123,7 @@ def run_live(
                  "event_id": event_id(options.seed, served.request_id, index)}
                 for index, e in enumerate(done.events)
             ]  # fmt: skip
+            sent += len(events)
             try:
                 failed_events += _post_events(client, headers, events)
             except httpx.HTTPError:
@@ -134,12 +135,35 @@ def run_live(
     frame = pd.DataFrame(truth, columns=["request_id", "model_version", "served_at",
                                          "expected_ctr"])  # fmt: skip
     frame.to_csv(output / "ground_truth.csv", index=False)
+    by_version = frame.groupby("model_version")["expected_ctr"]
     summary = {
-        "env": options.env, "url": base_url, "requests": requests,
-        "failed_requests": failed_requests, "failed_events": failed_events,
+        "env": options.env, "url": base_url, "shoppers": len(shoppers), "requests": requests,
+        "failed_requests": failed_requests, "events": sent, "failed_events": failed_events,
         "seconds": round(time.monotonic() - started, 3),
-        "expected_ctr_by_version": frame.groupby("model_version")["expected_ctr"].mean().to_dict(),
-        "drifts": list(world.drifts),
+        "lists_by_version": by_version.size().to_dict(),
+        "expected_ctr_by_version": by_version.mean().to_dict(),
+        "drifts": list(world.drifts), "drift_at": options.at if options.drift else None,
     }  # fmt: skip
     (output / "simulation.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def summary_lines(summary: dict, output: Path) -> list[str]:
+    """`shoprec simulate`'s report for a person: traffic, failures, each version's lists and true
+    CTR, the drift, and where the ground truth is."""
+    versions = summary["lists_by_version"]
+    lines = [
+        f"simulated {summary['shoppers']:,} shoppers on {summary['env']} ({summary['url']}) for "
+        f"{summary['seconds']:.1f} s: {summary['requests']:,} lists asked, "
+        f"{summary['failed_requests']:,} failed; {summary['events']:,} feedback events sent, "
+        f"{summary['failed_events']:,} failed",
+        *(
+            f"  version {version}: {versions[version]:,} lists, true CTR "
+            f"{summary['expected_ctr_by_version'][version]:.3f}"
+            for version in sorted(versions, key=lambda v: (len(v), v))
+        ),
+    ]
+    if summary["drifts"]:
+        lines.append(f"  drift: {', '.join(summary['drifts'])} from {summary['drift_at']:g} s")
+    lines.append(f"ground truth: {output / 'ground_truth.csv'} (summary: simulation.json)")
+    return lines
