@@ -185,6 +185,18 @@ def test_decision_waits_for_the_minimum_sample_then_rolls_back(policy):
     assert decide((3000, 10000), (620, 2000), policy).verdict == PROMOTE
 
 
+def test_no_verdict_and_no_ctr_alert_before_any_feedback(policy):
+    waiting = decide((0, 2500), (0, 2500), policy)  # many lists, not one click yet
+    assert waiting.verdict == KEEP_COLLECTING and "no click in either arm yet" in waiting.reason
+    shown = [impression(f"{i:032x}", i % 7, [1, 2, 3], i / 10) for i in range(400)]
+    summary = summarise(window_of(shown, []), {}, policy, comparison=window_of(shown, []))
+    summary["ctr_change"].update(clicked_before=120, trials_before=400)  # a good window before
+    assert summary["feedback_events"] == 0 and summary["versions"]["1"]["ctr"]["high"] < 0.15
+    assert breaches(summary, policy) == []  # CTR 0 is no feedback yet, not a bad model
+    summary["feedback_events"] = 1  # feedback arrives, and the CTR is judged
+    assert {b.metric for b in breaches(summary, policy)} == {"ctr", "ctr_drop"}
+
+
 def test_summary_alerts_name_metric_value_interval_and_threshold(policy):
     shown = [impression(f"{i:032x}", i % 7, [1, 2, 3], i / 10, fallback=i % 2 == 0)
              for i in range(400)]  # fmt: skip

@@ -1,27 +1,46 @@
-"""05_monitor runs headless in the smoke profile on an event database the simulator makes."""
+"""05_monitor runs headless in the smoke profile on an event database the simulator makes, and
+re-executing it reproduces its committed file byte for byte (`make execute-notebooks` leaves it
+unchanged: no timings in its outputs). Its early states: tests/test_monitor_states.py."""
 
 import json
+import shutil
 from pathlib import Path
 
 import papermill
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from shoprec.execution import execute_notebook
+from shoprec.devtools.execute import execute_in_place
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_monitor.ipynb"
 
 pytestmark = pytest.mark.notebook
 
 
-def test_monitor_notebook_reports_drop_drift_and_the_truth(tmp_path):
-    execute_notebook(NOTEBOOK, tmp_path / "05_monitor.ipynb", {"output_dir": str(tmp_path)})
-    record = json.loads((tmp_path / "monitor.json").read_text())
+def test_monitor_notebook_reexecutes_to_its_committed_file_and_reports_the_truth(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    # A scratch repository: the notebook, the ruff configuration it is formatted with, and the
+    # policy it reads; its own runs/ for what it writes.
+    (tmp_path / "notebooks").mkdir()
+    shutil.copyfile(repo_root / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "policy").symlink_to(repo_root / "policy")
+    copy = tmp_path / "notebooks" / NOTEBOOK.name
+    shutil.copyfile(NOTEBOOK, copy)
+
+    execute_in_place(copy, tmp_path)  # what `make execute-notebook NB=...` does
+
+    assert copy.read_bytes() == NOTEBOOK.read_bytes(), (
+        "re-executing notebooks/05_monitor.ipynb changed it: its outputs are not deterministic, "
+        "or it was edited without `make execute-notebook NB=notebooks/05_monitor.ipynb`"
+    )
+    record = json.loads((tmp_path / "runs/notebooks/05_monitor/monitor.json").read_text())
     assert record["champion"] == "1" and record["challenger"] == "2"
     versions = record["summary"]["versions"]
     assert versions["1"]["impressions"] + versions["2"]["impressions"] == 1800
     for row in versions.values():
         assert row["ctr"]["low"] <= row["ctr"]["value"] <= row["ctr"]["high"]
+        assert row["latency_p50_ms"] == row["latency_p99_ms"] == 0.0  # the simulated clock
     assert record["ctr_within_interval"] >= 0.9
     # the taste shift halfway through: CTR fell against the comparison window, and shoppers'
     # own choices left the champion's top lists (taste drift)
@@ -31,17 +50,9 @@ def test_monitor_notebook_reports_drop_drift_and_the_truth(tmp_path):
     assert drift["taste_agreement"]["high"] < drift["taste_agreement_before"]["low"]
     assert all(row["hit_rate"]["trials"] == row["impressions"] for row in versions.values())
     assert all("error_rate" not in row for row in versions.values())  # no live service here
+    assert record["not_judged"] == ["error rate: the service's /metrics was not read"]
     assert record["verdict"]["verdict"] in {"keep collecting", "roll back"}
     assert record["policy"]["version"] == 2
-
-
-def test_monitor_notebook_reads_the_error_rate_it_is_given(tmp_path):
-    parameters = {"output_dir": str(tmp_path), "service_requests": {"1": [3, 1500]}}
-    execute_notebook(NOTEBOOK, tmp_path / "05_monitor.ipynb", parameters)
-    record = json.loads((tmp_path / "monitor.json").read_text())
-    error_rate = record["summary"]["versions"]["1"]["error_rate"]
-    assert (error_rate["successes"], error_rate["trials"]) == (3, 1500)
-    assert "error_rate" not in record["summary"]["versions"]["2"]
 
 
 def test_monitor_notebook_refuses_a_bad_parameter(tmp_path):

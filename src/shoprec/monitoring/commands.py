@@ -150,6 +150,28 @@ def compare_versions(
     return decide(arms[0], arms[1], policy)
 
 
+def report_lines(record: dict[str, Any]) -> list[str]:
+    """What `shoprec monitor` prints of a report (`monitor.json`): each version's lists and CTR,
+    the verdict on a challenger, what cannot be judged yet, then the verdict line: "no alerts",
+    or one "alert: ..." line per breached threshold."""
+    has_feedback = record["summary"]["feedback_events"] > 0
+    lines = []
+    for version, row in record["summary"]["versions"].items():
+        ctr = row["ctr"]
+        shown = (
+            f"CTR {ctr['value']:.4f} [{ctr['low']:.4f}, {ctr['high']:.4f}]"
+            if has_feedback
+            else "CTR not judged yet (no feedback)"
+        )
+        lines.append(f"  version {version}: {row['impressions']} lists, {shown}")
+    if record["verdict"]:
+        lines.append(f"  challenger {record['challenger']}: {record['verdict']['verdict']} "
+                     f"({record['verdict']['reason']})")  # fmt: skip
+    lines += [f"  cannot judge yet: {line}" for line in record.get("not_judged", [])]
+    lines += [f"alert: {line}" for line in record["breaches"]] or ["no alerts"]
+    return lines
+
+
 def monitor_command(args: argparse.Namespace) -> int:
     """Run 05_monitor into runs/monitor-<id>/, log it, then --check and --auto-rollback."""
     from shoprec.events.store import EventStore
@@ -179,18 +201,8 @@ def monitor_command(args: argparse.Namespace) -> int:
         record = json.loads((output / "monitor.json").read_text())
         _log_to_mlflow(output, record)
         print(f"monitor report: {output / MONITOR_NOTEBOOK.name}")
-        for version, row in record["summary"]["versions"].items():
-            ctr = row["ctr"]
-            print(f"  version {version}: {row['impressions']} lists, CTR {ctr['value']:.4f} "
-                  f"[{ctr['low']:.4f}, {ctr['high']:.4f}]")  # fmt: skip
-        if record["verdict"]:
-            print(f"  challenger {record['challenger']}: {record['verdict']['verdict']} "
-                  f"({record['verdict']['reason']})")  # fmt: skip
-        code = 0
-        if args.check and record["breaches"]:
-            for line in record["breaches"]:
-                print(f"shoprec monitor: breach: {line}", file=sys.stderr)
-            code = 1
+        print("\n".join(report_lines(record)))
+        code = 1 if args.check and record["breaches"] else 0
         if args.auto_rollback:
             code = max(code, _auto_rollback(store, args, policy, ROLL_BACK))
         return code

@@ -41,6 +41,13 @@ def decide(
         if n_champion and n_challenger
         else "no lists yet"
     )
+    if n_champion and n_challenger and comparison.a.successes + comparison.b.successes == 0:
+        return Decision(
+            KEEP_COLLECTING,
+            f"no click in either arm yet ({n_challenger} challenger and {n_champion} champion "
+            "lists): no feedback to judge by",
+            comparison,
+        )
     if min(n_champion, n_challenger) < minimum:
         return Decision(
             KEEP_COLLECTING,
@@ -90,17 +97,20 @@ def breaches(summary: dict, policy: MonitorPolicy) -> list[Breach]:
     """Every breached alert threshold in a monitoring `summary` (see `report.summarise`).
 
     A rate breaches when its whole interval is beyond the threshold; a value without an
-    interval (latency, drift) when it is beyond it.
+    interval (latency, drift) when it is beyond it. Nothing is judged without evidence: no CTR
+    and no CTR drop while the window holds no feedback at all (`readiness` says so instead).
     """
     alerts = policy.alerts
+    has_feedback = summary.get("feedback_events", 0) > 0
     found = []
     for version, row in summary["versions"].items():
         scope = f"version {version}"
         checks = [
-            ("ctr", "min_ctr", row["ctr"], True),
             ("fallback_rate", "max_fallback_rate", row["fallback_rate"], False),
             ("unknown_item_rate", "max_unknown_item_rate", row["unknown_item_rate"], False),
         ]
+        if has_feedback:
+            checks.insert(0, ("ctr", "min_ctr", row["ctr"], True))
         if row.get("error_rate") is not None:
             checks.append(("error_rate", "max_error_rate", row["error_rate"], False))
         for metric, threshold_name, rate, lower_bound in checks:
@@ -124,7 +134,7 @@ def breaches(summary: dict, policy: MonitorPolicy) -> list[Breach]:
                             alerts["max_item_drift_js"]))  # fmt: skip
     found.extend(_taste_drift(drift, policy))
     drop = summary.get("ctr_change")
-    if drop is not None and drop["trials_before"] and drop["trials_after"]:
+    if has_feedback and drop is not None and drop["trials_before"] and drop["trials_after"]:
         comparison = compare_rates(
             drop["clicked_before"], drop["trials_before"], drop["clicked_after"],
             drop["trials_after"],

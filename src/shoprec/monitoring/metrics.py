@@ -112,11 +112,11 @@ def rates_by_version(
         row["fallback_rate"] = fallback.value
         row["fallback_rate_low"], row["fallback_rate_high"] = fallback.low, fallback.high
         rows.append(row)
-    columns = keys + ["impressions", "ctr", "ctr_low", "ctr_high", "cart_rate", "cart_rate_low",
-                      "cart_rate_high", "purchase_rate", "purchase_rate_low",
-                      "purchase_rate_high", "fallback_rate", "fallback_rate_low",
-                      "fallback_rate_high"]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
+    rates = ["ctr", "ctr_low", "ctr_high", "cart_rate", "cart_rate_low", "cart_rate_high",
+             "purchase_rate", "purchase_rate_low", "purchase_rate_high", "fallback_rate",
+             "fallback_rate_low", "fallback_rate_high"]  # fmt: skip
+    table = pd.DataFrame(rows, columns=[*keys, "impressions", *rates])
+    return table.astype({"impressions": "int64", **dict.fromkeys(rates, "float64")})
 
 
 def clicks_by_position(impressions: pd.DataFrame, attributed: pd.DataFrame) -> pd.DataFrame:

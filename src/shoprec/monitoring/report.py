@@ -4,6 +4,7 @@ learnt), CTR against the comparison window. Plain data, for JSON."""
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -169,3 +170,17 @@ def _while_served(frames: EventFrames) -> pd.DataFrame:
         return frames.feedback.iloc[:0]
     occurred = frames.feedback["occurred_at"]
     return frames.feedback[(occurred >= served.min()) & (occurred <= served.max())]
+
+
+def rates_over_time(
+    windows: list[EventFrames | None], policy: MonitorPolicy, bucket: timedelta
+) -> pd.DataFrame:
+    """CTR, add-to-cart and purchase rates with intervals per version and time bucket, over
+    `windows` (oldest first, the first one given; None: no such window), in one table."""
+    tables = []
+    for frames in windows:
+        if frames is not None:
+            attributed, _ = metrics.attribute(frames.impressions, frames.feedback, policy.window)
+            tables.append(metrics.rates_by_version(frames.impressions, attributed, bucket))
+    filled = [table for table in tables if not table.empty]
+    return pd.concat(filled, ignore_index=True) if filled else tables[0]

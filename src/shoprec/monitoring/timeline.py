@@ -196,8 +196,8 @@ def live_timeline(root: Path, repository: Path) -> dict[str, Any]:
         # The monitor judges the last minute against the minute before it.
         checked = shoprec("monitor", "--env", "production", "--window", "1", "--comparison",
                           "1", "--check", expect=(0, 1))  # fmt: skip
-        breaches = [line.removeprefix("shoprec monitor: breach: ")
-                    for line in checked.stderr.splitlines() if "breach: " in line]  # fmt: skip
+        lines = checked.stdout.splitlines()
+        breaches = [line.removeprefix("alert: ") for line in lines if line.startswith("alert: ")]
         (report,) = sorted((root / "runs").glob("monitor-*/monitor.json"))
         monitored = json.loads(report.read_text())
         steps["monitor"] = time.monotonic() - started - sum(steps.values())

@@ -70,7 +70,7 @@ def simulated_database(
         World(data.shop.tastes), router, seed=seed, rate=rate, drift=drift, drift_at=drift_at
     )
     done = list(simulation.run(visits))
-    impressions, feedback = to_store_records(done, "production", seed, latency_ms=router.latency_ms)
+    impressions, feedback = to_store_records(done, "production", seed)
     path = directory / "events.db"
     path.unlink(missing_ok=True)
     url = f"sqlite:///{path}"

@@ -2,12 +2,13 @@
 
 `ModelRouter` answers as a deployed service would (`ServedModel.recommend`, the canary split by
 user hash); `Simulation` advances a simulated clock, so the same seed gives the same events and
-timestamps on any machine. `to_store_records` turns visits into the event store's rows, so a
-small event database for notebook CI, or thousands of A/A and canary runs, need no HTTP.
+timestamps on any machine. Serving takes no time on that clock: the lists' latency is 0 (a live
+service records each list's real latency; wall-clock time here would differ from run to run).
+`to_store_records` turns visits into the event store's rows, so a small event database for
+notebook CI, or thousands of A/A and canary runs, need no HTTP.
 """
 
 import hashlib
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,11 +38,9 @@ class ModelRouter:
     challenger: ServedModel | None = None
     fraction: float = 0.0
     seed: int = 0
-    latency_ms: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         self._count = 0
-        self.latency_ms = {}
 
     def arm(self, user_id: int) -> ServedModel:
         """The version that serves `user_id`."""
@@ -52,12 +51,9 @@ class ModelRouter:
     def __call__(self, user_id: int, k: int) -> Served:
         """The user's list, as the service would answer it."""
         served = self.arm(user_id)
-        started = time.perf_counter()
         items, _scores, fallback = served.recommend(user_id, k)
         self._count += 1
-        rid = request_id(self.seed, self._count)
-        self.latency_ms[rid] = (time.perf_counter() - started) * 1000.0
-        return Served(rid, served.label, items, fallback)
+        return Served(request_id(self.seed, self._count), served.label, items, fallback)
 
 
 class Simulation:
@@ -118,9 +114,9 @@ def to_store_records(
     environment: str,
     seed: int,
     start: datetime = DEFAULT_START,
-    latency_ms: dict[str, float] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The event store's impression and feedback rows for `visits` (times from `start`)."""
+    """The event store's impression and feedback rows for `visits` (times from `start`; lists
+    served in no time on the simulated clock)."""
     impressions, feedback = [], []
     for visit_record in visits:
         served = visit_record.served
@@ -134,7 +130,7 @@ def to_store_records(
                 "model_version": served.model_version,
                 "user_id": visit_record.user_id,
                 "fallback": served.fallback,
-                "latency_ms": (latency_ms or {}).get(served.request_id, 0.0),
+                "latency_ms": 0.0,
                 "items": orjson.dumps(items).decode(),
                 "k": len(served.items),
             }
