@@ -12,7 +12,7 @@ UI_PORT ?= 5000
 
 .PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks execute-notebook \
         lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale benchmark-cli \
-        test-simd-off test-demo test-fast benchmark-spark benchmark-serve monitor-demo
+        test-simd-off test-demo test-fast benchmark-spark benchmark-serve monitor-demo benchmark-report
 
 setup: $(STAMP)
 
@@ -103,6 +103,10 @@ benchmark: setup
 
 benchmark-scale: setup
 	$(ENV_BIN)/shoprec benchmark --scale
+
+## How long shoprec report takes beside one make pipeline (targets: 2.5x cold, 1.2x base cached).
+benchmark-report: setup
+	$(ENV_BIN)/python benchmarks/report_time.py
 
 ## How fast the CLI and the pre-commit hooks start (targets: --help < 1 s, status < 2 s, hooks < 10 s).
 benchmark-cli: setup

@@ -22,7 +22,7 @@ from shoprec.report import bootstrap, git
 from shoprec.report.bootstrap import BETTER, NO_CHANGE, WORSE
 from shoprec.report.cache import SIDE_RECORD, SideCache, data_fingerprint, side_key
 from shoprec.report.changes import lock
-from shoprec.report.command import resolve_sides
+from shoprec.report.command import clear_previous_report, resolve_sides
 from shoprec.report.environments import build_venv
 from shoprec.report.errors import ReportError
 from shoprec.report.inputs import LISTS_FILE, load_side
@@ -244,6 +244,15 @@ def test_a_side_missing_what_the_report_reads_names_the_file(tmp_path: Path):
     (tmp_path / LISTS_FILE).write_text("user_id,item_id,rank\n1,x,1\n")
     with pytest.raises(ReportError, match="must hold integers"):
         load_side(tmp_path, "base")
+
+
+def test_an_earlier_report_in_the_folder_is_cleared_and_nothing_else(tmp_path: Path):
+    for stale in ("report.json", "report.md", "metrics_at_k.png", "notebook-diffs/x/index.html"):
+        (tmp_path / stale).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / stale).write_text("stale")
+    (tmp_path / "notes.txt").write_text("mine")
+    clear_previous_report(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
 
 
 # The cache and the environments.

@@ -1,6 +1,7 @@
 """`shoprec report`: run base and head, compare them, write the report."""
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -9,13 +10,14 @@ from shoprec.params import check_choice
 from shoprec.pipeline.plan import check_overrides, parse_overrides
 from shoprec.report import git
 from shoprec.report.cache import SideCache, data_fingerprint
-from shoprec.report.changes import changed
+from shoprec.report.changes import DIFF_PAGES, changed
 from shoprec.report.comparison import compare
 from shoprec.report.environments import current_lock_sha256
 from shoprec.report.errors import ReportError, SideFailed
 from shoprec.report.inputs import load_side
-from shoprec.report.plots import write_plots
+from shoprec.report.plots import PLOTS, write_plots
 from shoprec.report.render import (
+    REPORT_FILES,
     REPORT_MD,
     Sides,
     estimate_line,
@@ -23,7 +25,7 @@ from shoprec.report.render import (
     write_failure,
     write_report,
 )
-from shoprec.report.sides import Side, Spec, key_of, read_side, run_sides
+from shoprec.report.sides import KEPT_RUNS_DIR, LOGS_DIR, Side, Spec, key_of, read_side, run_sides
 from shoprec.runs import project_dir
 from shoprec.settings import get_settings
 
@@ -64,6 +66,16 @@ def build_spec(args: argparse.Namespace) -> Spec:
     return Spec(args.profile, args.dataset, overrides, data_fingerprint(args.dataset, overrides))
 
 
+def clear_previous_report(out: Path) -> None:
+    """Make `out` and remove what an earlier report wrote there (and only that), so nothing of
+    it (a diff page of a notebook that no longer changes, say) is mistaken for this report's."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (*REPORT_FILES, *PLOTS):
+        (out / name).unlink(missing_ok=True)
+    for folder in (DIFF_PAGES, LOGS_DIR, KEPT_RUNS_DIR):
+        shutil.rmtree(out / folder, ignore_errors=True)
+
+
 def report_command(args: argparse.Namespace) -> int:
     """`shoprec report`: the report on what head does to the model, compared with base."""
     repo = git.repository_root(project_dir())
@@ -80,7 +92,7 @@ def report_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     out = args.out or repo / REPORTS_DIR / f"{git.short(base.commit)}..{git.short(head.commit)}"
-    out.mkdir(parents=True, exist_ok=True)
+    clear_previous_report(out)
     try:
         runs = run_sides(
             repo,
@@ -89,7 +101,7 @@ def report_command(args: argparse.Namespace) -> int:
             side_cache(),
             cache_root() / "venvs",
             current_lock_sha256(repo),
-            out / "logs",
+            out / LOGS_DIR,
         )
     except SideFailed as error:
         sides = ({"ref": side.ref, "commit": side.commit} for side in (base, head))

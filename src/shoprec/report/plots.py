@@ -12,6 +12,7 @@ from shoprec.report.comparison import LABELS, METRICS, Comparison
 METRICS_AT_K = "metrics_at_k.png"
 DELTAS_AT_K = "deltas_at_k.png"
 SEGMENT_DELTAS = "segment_deltas.png"
+PLOTS = (METRICS_AT_K, DELTAS_AT_K, SEGMENT_DELTAS)
 COLOURS = {"base": "#7f7f7f", "head": "#1f77b4", BETTER: "#2ca02c", WORSE: "#d62728"}
 UNCHANGED = "#7f7f7f"
 DPI = 110
@@ -26,7 +27,7 @@ def write_plots(comparison: Comparison, out: Path) -> list[str]:
     ):
         figure = draw(comparison)
         figure.savefig(out / name, dpi=DPI, metadata={"Software": None})
-    return [METRICS_AT_K, DELTAS_AT_K, SEGMENT_DELTAS]
+    return list(PLOTS)
 
 
 def _grid(title: str, *, share_k: bool = True) -> tuple[Figure, np.ndarray]:

@@ -15,6 +15,7 @@ from shoprec.report.sides import SideRun, Spec
 
 SCHEMA_VERSION = 1
 REPORT_JSON, REPORT_MD, COMMENT_MD = "report.json", "report.md", "comment.md"
+REPORT_FILES = (REPORT_JSON, REPORT_MD, COMMENT_MD)
 MARKER = "<!-- shoprec report -->"  # finds the pull request comment to update
 README_SECTION = "README.md#reading-the-model-report"
 

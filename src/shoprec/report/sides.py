@@ -43,6 +43,8 @@ SIDE_OWNED_VARIABLES = (
     "PYTHONPATH",
 )
 LOG_TAIL = 12  # lines of a failed side's log quoted in the error
+LOGS_DIR = "logs"  # in the report's folder: each side's pipeline output
+KEPT_RUNS_DIR = "runs"  # in the report's folder: sides on a live database (never cached)
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,8 @@ def run_sides(
         for key, pipeline in running.items():
             record = pipeline.wait()
             if spec.data is None:  # a live database: kept beside the report, not cached
-                directory = SideCache(logs.parent / "runs").put(key, pipeline.run_dir(), record)
+                kept = SideCache(logs.parent / KEPT_RUNS_DIR)
+                directory = kept.put(key, pipeline.run_dir(), record)
             else:
                 directory = cache.put(key, pipeline.run_dir(), record)
             for side in to_run[key]:
