@@ -437,6 +437,7 @@ def test_identical_code_gives_delta_zero_and_no_significant_change_everywhere(re
     assert report["changed"]["parameters"] == [] and report["changed"]["notebooks"] == []
     assert report["changed"]["modules"] == [] and report["changed"]["lock"]["changed"] is False
     assert report["changed"]["other_files"] == ["README.md"]
+    assert report["changed"]["model"]["hyperparameters"] == []
     assert report["notes"] == []  # the report's metrics agree with each side's evaluation.json
     evaluation = report["gate"]["checks"][0]["value"]
     assert report["metrics"]["ndcg"]["head"] == pytest.approx(evaluation, abs=1e-6)
@@ -459,7 +460,7 @@ def test_a_popularity_head_is_worse_on_ndcg_and_fails_the_gate(reports):
     assert popularity["exit"] == 1  # --check: a failed gate
     markdown = (popularity["out"] / "report.md").read_text()
     assert "**would not pass** the deploy gate" in markdown and "**worse**" in markdown
-    assert report["head"]["algorithm"] == "popularity"
+    assert report["changed"]["model"]["algorithm"] == {"base": "cooccurrence", "head": "popularity"}
 
 
 @pytest.mark.notebook

@@ -1,5 +1,6 @@
-"""What changed from base to head: notebook parameters (as each run resolved them), notebooks
-(each with an nbdime diff page), package modules and the lock file's packages."""
+"""What changed from base to head: notebook parameters (as each run resolved them), the model
+trained (algorithm and hyperparameters, tuned ones included), notebooks (each with an nbdime diff
+page), package modules and the lock file's packages."""
 
 import json
 import re
@@ -21,12 +22,19 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", r
 
 
 def changed(
-    repo: Path, base: str, head: str, base_run: Path, head_run: Path, out: Path
+    repo: Path,
+    base: str,
+    head: str,
+    runs: tuple[Path, Path],
+    trainings: tuple[dict[str, Any], dict[str, Any]],
+    out: Path,
 ) -> dict[str, Any]:
-    """Everything that changed, as report.json's `changed`; diff pages are written under `out`."""
+    """Everything that changed, as report.json's `changed`, from both sides' commits, run folders
+    and training records; diff pages are written under `out`."""
     paths = git.changed_paths(repo, base, head)
     return {
-        "parameters": parameters(base_run, head_run),
+        "parameters": parameters(*runs),
+        "model": model(*trainings),
         "notebooks": notebooks(repo, base, head, paths, out),
         "modules": modules(repo, base, head, paths),
         "lock": lock(repo, base, head),
@@ -58,6 +66,24 @@ def parameters(base_run: Path, head_run: Path) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def model(base_training: dict[str, Any], head_training: dict[str, Any]) -> dict[str, Any]:
+    """The algorithm each side trained, and each hyperparameter whose value differs (as
+    03_train recorded them: tuned, given or defaults)."""
+    before = base_training.get("hyperparameters", {})
+    after = head_training.get("hyperparameters", {})
+    return {
+        "algorithm": {
+            "base": base_training.get("algorithm"),
+            "head": head_training.get("algorithm"),
+        },
+        "hyperparameters": [
+            {"name": name, "base": before.get(name), "head": after.get(name)}
+            for name in sorted(set(before) | set(after))
+            if before.get(name) != after.get(name)
+        ],
+    }
 
 
 def notebooks(

@@ -118,7 +118,12 @@ def report_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise ReportError(f"cannot compare {base.label} with {head.label}: {error}") from None
     changes = changed(
-        repo, base.commit, head.commit, runs["base"].directory, runs["head"].directory, out
+        repo,
+        base.commit,
+        head.commit,
+        (runs["base"].directory, runs["head"].directory),
+        (sides.base_data.training, sides.head_data.training),
+        out,
     )
     plots = write_plots(comparison, out)
     report = report_json(sides, spec, comparison, changes, uncommitted, plots)

@@ -17,7 +17,6 @@ SCHEMA_VERSION = 1
 REPORT_JSON, REPORT_MD, COMMENT_MD = "report.json", "report.md", "comment.md"
 REPORT_FILES = (REPORT_JSON, REPORT_MD, COMMENT_MD)
 MARKER = "<!-- shoprec report -->"  # finds the pull request comment to update
-README_SECTION = "README.md#reading-the-model-report"
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ def _title(report: dict[str, Any]) -> str:
         f"{MARKER}\n# Model report: {_name(report['base'])} → {_name(report['head'])}\n\n"
         f"Profile `{report['profile']}`, dataset `{report['dataset']}`"
         + (f", parameters `{json.dumps(report['parameters'])}`" if report["parameters"] else "")
-        + f". How to read it: [{README_SECTION.partition('#')[0]}]({README_SECTION}).\n"
+        + '. How to read it: the README, "Reading the model report".\n'
     )
 
 
@@ -292,6 +291,17 @@ def _changes(report: dict[str, Any]) -> str:
             lines.append(f"| {row['notebook']} | `{row['name']}` | {base} | {head} |")
     else:
         lines.append("None.")
+    trained = changed["model"]
+    algorithm = trained["algorithm"]
+    lines += ["", "**Model trained** (algorithm and hyperparameters, tuned ones included):", ""]
+    if algorithm["base"] != algorithm["head"]:
+        lines.append(f"- algorithm: `{algorithm['base']}` → `{algorithm['head']}`")
+    lines += [
+        f"- `{row['name']}`: {_value(row['base'])} → {_value(row['head'])}"
+        for row in trained["hyperparameters"]
+    ]
+    if algorithm["base"] == algorithm["head"] and not trained["hyperparameters"]:
+        lines.append(f"Unchanged (`{algorithm['head']}`).")
     lines += ["", "**Notebooks** (nbdime diff pages in the report's folder):", ""]
     lines += [
         f"- `{row['path']}` {row['status']}: [diff]({row['diff_page']})"
