@@ -79,21 +79,32 @@ def make_run(
     return run_dir
 
 
+def scratch_project(
+    path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path, repo_root: Path
+) -> Path:
+    """Make `path` an empty project with its own store, deploy policy and free ports."""
+    (path / "policy").symlink_to(repo_root / "policy")
+    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{path / '.shoprec' / 'mlflow.db'}")
+    local_database().parent.mkdir()
+    shutil.copyfile(empty_store, local_database())
+    for env, port in zip(ENVIRONMENTS.values(), free_ports(len(ENVIRONMENTS)), strict=True):
+        monkeypatch.setenv(env.port_variable, str(port))
+    return path
+
+
+def stop_services() -> None:
+    for env in ENVIRONMENTS.values():
+        services.stop(env)
+
+
 @pytest.fixture
 def project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path, repo_root: Path
 ) -> Iterator[Path]:
     """An empty project with its own store, deploy policy and ports; services stopped after."""
-    (tmp_path / "policy").symlink_to(repo_root / "policy")
-    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / '.shoprec' / 'mlflow.db'}")
-    local_database().parent.mkdir()
-    shutil.copyfile(empty_store, local_database())
-    for env, port in zip(ENVIRONMENTS.values(), free_ports(len(ENVIRONMENTS)), strict=True):
-        monkeypatch.setenv(env.port_variable, str(port))
-    yield tmp_path
-    for env in ENVIRONMENTS.values():
-        services.stop(env)
+    yield scratch_project(tmp_path, monkeypatch, empty_store, repo_root)
+    stop_services()
 
 
 @pytest.fixture

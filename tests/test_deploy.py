@@ -316,7 +316,7 @@ def test_failed_swap_keeps_the_previous_version(
 
 
 @pytest.mark.service
-def test_start_refuses_a_canary_whose_share_of_users_is_not_recorded(
+def test_start_takes_a_canarys_share_of_users_from_the_registry_history(
     runs: Path, shoprec: Shoprec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHOPREC_WORKERS", "1")
@@ -324,7 +324,20 @@ def test_start_refuses_a_canary_whose_share_of_users_is_not_recorded(
     assert shoprec("deploy", "--env", "test", "--run", "run-b", "--canary", "0.3").code == 0
     assert shoprec("stop", "--env", "test").code == 0
     services.forget(get_environment("test"))  # the local record of the deploy is lost
+    assert shoprec("start", "--env", "test").code == 0
+    assert (served_model("test")["canary_version"], served_model("test")["canary_fraction"]) == (
+        "2",
+        0.3,
+    )
 
+    assert shoprec("stop", "--env", "test").code == 0
+    services.forget(get_environment("test"))
+    rows = json.loads(registry.get_version(client(), "2").tags[state.DEPLOYMENTS_TAG])
+    for row in rows:
+        row.pop("fraction", None)  # a row written before rows held the share
+    client().set_model_version_tag(
+        registry.REGISTERED_MODEL, "2", state.DEPLOYMENTS_TAG, json.dumps(rows)
+    )
     refused = shoprec("start", "--env", "test")
     assert refused.code == 2
     assert "test runs a canary of version 2 (registry alias test-canary)" in refused.err

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     service_pid: int | None = Field(
         None, description="the pid of a service's master process (default: this process)"
     )
+    kill_at_step: str | None = Field(
+        None,
+        description="tests only: a deploy, rollback, promote, start or stop kills itself "
+        "(SIGKILL) on reaching this step ('<step>' or '<command>:<step>', "
+        "shoprec.deploy.transaction.STEPS)",
+    )
     # Read, never set, by shoprec: third-party names.
     java_home: str | None = Field(
         None, validation_alias="JAVA_HOME", description="the JDK pyspark starts"

@@ -1,9 +1,21 @@
 """Commands that serve models: deploy, rollback, status, history, stop, start and serve."""
 
+import argparse
+
 from shoprec.commands import Subparsers, add_command
 from shoprec.deploy.environments import ENVIRONMENTS
 
 HANDLERS = "shoprec.deploy.commands"
+
+
+def add_no_wait_option(parser: argparse.ArgumentParser) -> None:
+    """`--no-wait`: fail at once when another command is changing the environment."""
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="fail at once (exit 1) if another command is changing the environment, "
+        "instead of waiting for it",
+    )
 
 
 def register(subparsers: Subparsers) -> None:
@@ -22,6 +34,7 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--canary", type=float, metavar="SHARE", help="serve it to this share of users (0-1) only"
     )
+    add_no_wait_option(parser)
 
     parser = add_command(
         subparsers,
@@ -30,6 +43,7 @@ def register(subparsers: Subparsers) -> None:
         help="serve the version an environment served before its current one",
     )
     parser.add_argument("--env", required=True, choices=envs)
+    add_no_wait_option(parser)
 
     parser = add_command(
         subparsers, "status", f"{HANDLERS}:status_command", help="show what each environment serves"
@@ -40,10 +54,12 @@ def register(subparsers: Subparsers) -> None:
     for name, help in (
         ("history", "list deployments and rollbacks, oldest first"),
         ("stop", "stop local services"),
-        ("start", "start services from the registry's aliases"),
+        ("start", "serve what the registry's aliases name, repairing an interrupted command"),
     ):
         parser = add_command(subparsers, name, f"{HANDLERS}:{name}_command", help=help)
         parser.add_argument("--env", choices=envs, help="only this environment (default: all)")
+        if name != "history":
+            add_no_wait_option(parser)
 
     parser = add_command(
         subparsers,

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from shoprec.commands import Subparsers, add_command
+from shoprec.commands.deploy import add_no_wait_option
 from shoprec.deploy.environments import ENVIRONMENTS
 
 DRIFTS = ("taste-shift", "new-items", "popularity-shock")  # as shoprec.simulation.world
@@ -18,6 +19,7 @@ def register(subparsers: Subparsers) -> None:
         help="complete a canary: its challenger serves every user",
     )
     parser.add_argument("--env", default="production", choices=envs)
+    add_no_wait_option(parser)
     parser = add_command(
         subparsers,
         "simulate",

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from shoprec.deploy import control
+from shoprec.deploy import control, transaction
 from shoprec.deploy.control import ENVIRONMENT_VAR, MODEL_URI_VAR
 from shoprec.deploy.environments import HOST, Environment
 from shoprec.deploy.errors import ServiceError
@@ -167,9 +167,11 @@ def _wait_for_workers(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
+            errors = [line for line in log_tail(env).splitlines() if " ERROR " in line]
+            why = f": {errors[-1].split(': ', 1)[-1]}" if errors else ""
             raise ServiceError(
                 f"{env.name}: service exited with code {process.returncode} before answering "
-                f"/health; log {log_path(env)}:\n{log_tail(env)}"
+                f"/health{why}; log {log_path(env)}:\n{log_tail(env)}"
             )
         if process is None and not _alive(service_pid):
             raise ServiceError(
@@ -216,15 +218,17 @@ def _fetched(version: str) -> dict[str, Any]:
 
 
 def _target(
-    folder: Path, version: str, canary: str | None = None, fraction: float | None = None
+    env: Environment, version: str, canary: str | None = None, fraction: float | None = None
 ) -> str:
     """Point the service's control folder at `version`'s artifact (and a canary's)."""
     main = _fetched(version)
     challenger = {**_fetched(canary), "fraction": fraction} if canary is not None else None
-    return control.write_target(
-        folder, version, Path(main["model_dir"]), main["model_json_sha256"], main["run_id"],
-        challenger,
+    token = control.write_target(
+        control_dir(env), version, Path(main["model_dir"]), main["model_json_sha256"],
+        main["run_id"], challenger,
     )  # fmt: skip
+    transaction.checkpoint(env.name, transaction.TARGET_WRITTEN)
+    return token
 
 
 def deployed(env: Environment) -> dict[str, Any] | None:
@@ -272,7 +276,7 @@ def start(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "workers.count").write_text(f"{workers}\n")
     challenger, fraction = canary if canary is not None else (None, None)
-    token = _target(folder, version, challenger, fraction)
+    token = _target(env, version, challenger, fraction)
     also = f" (and version {challenger} to {fraction:.0%} of users)" if canary else ""
     progress.info(
         f"{env.name}: starting {workers} worker(s) on {env.url}; waiting until each serves "
@@ -283,6 +287,7 @@ def start(
     command += ["--control-dir", str(folder), "--log", str(log_path(env))]
     command += ["--log-max-bytes", str(settings.log_max_bytes)]
     command += ["--log-backups", str(settings.log_backups)]
+    command += ["--pid-file", str(pid_path(env))]  # written by the service itself, too
     variables = {
         MODEL_URI_VAR: model_uri(env.name),
         ENVIRONMENT_VAR: env.name,
@@ -301,6 +306,7 @@ def start(
         )
     _children[process.pid] = process
     pid_path(env).write_text(f"{process.pid}\n")
+    transaction.checkpoint(env.name, transaction.SERVICE_STARTED)
     try:
         _wait_for_workers(
             env, process.pid, token, version, timeout, process, canary_version=challenger
@@ -321,13 +327,34 @@ def swap(env: Environment, version: str, timeout: float = SWAP_TIMEOUT) -> None:
     pid = running_pid(env)
     if pid is None:
         raise ServiceError(f"{env.name}: no service is running to swap models in")
-    token = _target(control_dir(env), version)
+    token = _target(env, version)
     progress.info(
         f"{env.name}: swapping in version {version}; waiting until each of "
         f"{worker_count_of(env)} worker(s) has verified, warmed and switched to it "
         f"(up to {timeout:.0f} s)"
     )
     _wait_for_workers(env, pid, token, version, timeout)
+
+
+def serves(env: Environment, version: str, canary: tuple[str, float] | None) -> bool:
+    """Whether `env`'s running service was asked for `version` (and `canary`, or none) and
+    every one of its workers serves them."""
+    pid = running_pid(env)
+    asked = deployed(env)
+    if pid is None or asked is None or health(env) is None:
+        return False
+    challenger = asked.get("canary")
+    asked_canary = (challenger["version"], challenger["fraction"]) if challenger else None
+    if asked["version"] != version or asked_canary != canary:
+        return False
+    workers = _workers(env, pid)
+    return len(workers) >= worker_count_of(env) and all(
+        status.get("token") == asked["token"]
+        and status.get("ok")
+        and status.get("version") == version
+        and status.get("canary_version") == (canary and canary[0])
+        for status in workers
+    )
 
 
 def stop(env: Environment, timeout: float = STOP_TIMEOUT) -> int | None:
@@ -350,5 +377,10 @@ def canary(
     pid = running_pid(env)
     if pid is None:
         raise ServiceError(f"{env.name}: no service is running to start a canary in")
-    token = _target(control_dir(env), version, challenger, fraction)
+    token = _target(env, version, challenger, fraction)
+    progress.info(
+        f"{env.name}: serving version {challenger} to {fraction:.0%} of users beside version "
+        f"{version}; waiting until each of {worker_count_of(env)} worker(s) has it "
+        f"(up to {timeout:.0f} s)"
+    )
     _wait_for_workers(env, pid, token, version, timeout, canary_version=challenger)

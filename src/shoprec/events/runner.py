@@ -155,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-max-bytes", type=int, default=10_000_000)
     parser.add_argument("--log-backups", type=int, default=5)
     parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument("--pid-file", type=Path, help="where to write this process's pid")
     args = parser.parse_args(argv)
+    if args.pid_file is not None:  # before anything slow: `shoprec stop` must find this process
+        args.pid_file.write_text(f"{os.getpid()}\n")
 
     writer = _keep_logs(args.log, args.log_max_bytes, args.log_backups)
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -175,12 +178,18 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[control.SERVICE_PID_VAR] = str(os.getpid())
     control.clear_worker_statuses(args.control_dir)
 
-    from shoprec.events.errors import EventStoreError
-    from shoprec.events.store import EventStore
+    from shoprec.events.errors import DamagedStoreError, EventStoreError
+    from shoprec.events.store import EventStore, check_store
 
     try:
+        check_store()  # reads only: a damaged store is left as it is found
         store = EventStore()  # brings the schema up to date once, before the workers start
         store.dispose()
+    except DamagedStoreError as error:
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        print(f"{stamp} ERROR shoprec.events: {error}", flush=True)
+        _close_logs(writer)
+        return 1
     except EventStoreError as error:
         print(f"event store unavailable at start (impressions are spooled): {error}", flush=True)
 
