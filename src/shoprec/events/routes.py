@@ -1,38 +1,101 @@
 """`POST /events`: clicks, add-to-carts and purchases, one event or a batch, stored whole.
 
-A batch is validated first and stored in one transaction: one bad event refuses the whole
-batch (422 naming the event and field) and nothing of it is stored. An `event_id` makes an
-event idempotent: sending it again is accepted and not stored twice. When `SHOPREC_API_KEY`
-is set, the `X-API-Key` header must carry it.
+A body over MAX_BODY_BYTES is refused (413) before it is parsed, as soon as its length is known
+(Content-Length) or passed (chunked). A batch is validated first and stored in one
+transaction: one bad event refuses the whole batch (422 naming the event and field) and
+nothing of it is stored. A `timestamp` is ISO 8601 with seconds and a zone (TIMESTAMP_SHAPE);
+any other text or number is a 422. An `event_id` makes an event idempotent: sending it again
+is accepted and not stored twice. When `SHOPREC_API_KEY` is set, the `X-API-Key` header must
+carry it.
 """
 
 import hmac
+import json
+import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import (
-    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 from shoprec.events.errors import EventStoreError
 from shoprec.service import metrics
+from shoprec.service.routes import Problem, ValidationProblem
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_BATCH = 1_000
+MAX_BODY_BYTES = 1_048_576  # 1 MiB; a full batch of 1,000 events takes about 200 KB
 API_KEY_HEADER = "X-API-Key"
 EVENT_SCHEMA = "#/components/schemas/FeedbackEvent"
 Id = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
+
+# The one shape of time accepted: ISO 8601's extended calendar date-time with seconds and a zone
+# (RFC 3339's profile), years 1970 to 2199 as written, no leap second: what an event can
+# honestly carry, and what the pipeline (seconds since the Unix epoch) and pandas can hold.
+TIMESTAMP_PATTERN = (
+    r"^(19[7-9][0-9]|2[01][0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])(?:\.([0-9]{1,9}))?"
+    r"(?:Z|([+-])([01][0-9]|2[0-3]):([0-5][0-9]))$"
+)  # plain groups: the same pattern in Python and in the OpenAPI description (ECMA-262)
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+TIMESTAMP_SHAPE = (
+    "an ISO 8601 date-time with seconds and a time zone, YYYY-MM-DDThh:mm:ss[.fraction] "
+    "followed by Z or +hh:mm / -hh:mm, years 1970 to 2199 (e.g. 2026-11-28T10:00:00Z)"
+)
+
+
+def event_time(value: object) -> datetime:
+    """An event's `timestamp` as an aware datetime in UTC; PydanticCustomError (a 422 naming
+    the field) for anything but the one accepted ISO 8601 shape, including Unix numbers."""
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "timestamp_type", f"expected {TIMESTAMP_SHAPE}, as a string; Unix times are refused"
+        )
+    match = _TIMESTAMP.fullmatch(value)
+    if match is None:
+        raise PydanticCustomError("timestamp_format", f"expected {TIMESTAMP_SHAPE}")
+    year, month, day, hour, minute, second, fraction, sign, zone_hour, zone_minute = match.groups()
+    offset = timedelta(hours=int(zone_hour or 0), minutes=int(zone_minute or 0))
+    try:
+        moment = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second),
+            int((fraction or "0").ljust(6, "0")[:6]),
+            tzinfo=timezone(-offset if sign == "-" else offset),
+        )  # fmt: skip
+    except ValueError as error:  # a day the month does not have
+        raise PydanticCustomError(
+            "timestamp_date", f"not a calendar date ({error}); expected {TIMESTAMP_SHAPE}"
+        ) from None
+    return moment.astimezone(UTC)  # years 1970-2199 stay within datetime's range
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(event_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": TIMESTAMP_PATTERN,
+            "description": f"when it happened: {TIMESTAMP_SHAPE}",
+            "examples": ["2026-11-28T10:00:00Z", "2026-11-28T11:00:00.250+01:00"],
+        }
+    ),
+]
 
 
 class FeedbackEvent(BaseModel):
@@ -43,7 +106,7 @@ class FeedbackEvent(BaseModel):
     type: Literal["click", "add_to_cart", "purchase"]
     user_id: Id
     item_id: Id
-    timestamp: AwareDatetime = Field(description="ISO 8601 with a time zone, e.g. ...Z")
+    timestamp: Timestamp
     request_id: str | None = Field(
         None,
         pattern=r"^[0-9a-f]{32}$",
@@ -87,30 +150,55 @@ async def require_api_key(request: Request) -> None:
         )
 
 
+def _invalid(message: str, kind: str = "value_error") -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body",), "msg": message, "type": kind}])
+
+
+def _too_large(size: str) -> HTTPException:
+    return HTTPException(
+        status_code=413,
+        detail=f"request body of {size}: at most {MAX_BODY_BYTES} bytes (1 MiB) per request; "
+        f"send at most {MAX_BATCH} events at a time",
+    )
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refused (413) as soon as it is known to exceed MAX_BODY_BYTES: from
+    its Content-Length, else while it streams in (chunked), before anything is parsed."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large(f"{int(declared)} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large(f"more than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse(body: bytes) -> Any:
+    """The JSON document `body` holds; 422 when it holds none."""
+    if not body.strip():
+        raise _invalid("expected a JSON event or a list of events", "missing")
+    try:
+        return json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        reason = str(error) if not isinstance(error, RecursionError) else "nested too deeply"
+        raise _invalid(f"not valid JSON: {reason[:120]}", "json_invalid") from None
+
+
 def _validate(payload: Any) -> list[FeedbackEvent]:
     try:
         if isinstance(payload, list):
             if not payload:
-                raise RequestValidationError(
-                    [
-                        {
-                            "loc": ("body",),
-                            "msg": "empty batch: give at least one event",
-                            "type": "value_error",
-                        }
-                    ]  # fmt: skip
-                )
+                raise _invalid("empty batch: give at least one event")
             if len(payload) > MAX_BATCH:
-                raise RequestValidationError(
-                    [
-                        {
-                            "loc": ("body",),
-                            "msg": f"batch of {len(payload)} events; at most "
-                            f"{MAX_BATCH} per request",
-                            "type": "value_error",
-                        }
-                    ]  # fmt: skip
-                )
+                raise _invalid(f"batch of {len(payload)} events; at most {MAX_BATCH} per request")
             return _batch.validate_python(payload)
         return [_single.validate_python(payload)]
     except ValidationError as error:
@@ -126,15 +214,36 @@ router = APIRouter()
     "/events",
     response_model=Accepted,
     dependencies=[Depends(require_api_key)],
+    responses={
+        401: {
+            "model": Problem,
+            "description": f"SHOPREC_API_KEY is set and the {API_KEY_HEADER} "
+            "header does not carry it",
+        },
+        413: {"model": Problem, "description": f"the body is over {MAX_BODY_BYTES} bytes"},
+        422: {"model": ValidationProblem, "description": "a bad event: nothing was stored"},
+        503: {
+            "model": Problem,
+            "description": "the event store is unavailable: nothing was "
+            "stored; send the events again",
+        },
+    },  # fmt: skip
     openapi_extra={
         "requestBody": {
             "required": True,
+            "description": f"one event, or a list of 1 to {MAX_BATCH}; at most {MAX_BODY_BYTES} "
+            "bytes",
             "content": {
                 "application/json": {
                     "schema": {
                         "oneOf": [
                             {"$ref": EVENT_SCHEMA},
-                            {"type": "array", "items": {"$ref": EVENT_SCHEMA}},
+                            {
+                                "type": "array",
+                                "items": {"$ref": EVENT_SCHEMA},
+                                "minItems": 1,
+                                "maxItems": MAX_BATCH,
+                            },
                         ]
                     }
                 }
@@ -142,22 +251,9 @@ router = APIRouter()
         }
     },
 )
-async def post_events(
-    request: Request,
-    payload: Annotated[Any, Body(include_in_schema=False)] = None,
-) -> JSONResponse:
+async def post_events(request: Request) -> JSONResponse:
     """Store one feedback event or a batch of them, all or none (422 names the bad field)."""
-    if payload is None:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body",),
-                    "msg": "expected a JSON event or a list of events",
-                    "type": "missing",
-                }
-            ]  # fmt: skip
-        )
-    events = _validate(payload)
+    events = _validate(_parse(await _body(request)))
     received = datetime.now(UTC)
     environment = request.app.state.environment
     rows = [
@@ -166,7 +262,7 @@ async def post_events(
             "event_type": event.type,
             "user_id": event.user_id,
             "item_id": event.item_id,
-            "occurred_at": event.timestamp.astimezone(UTC),
+            "occurred_at": event.timestamp,
             "received_at": received,
             "environment": environment,
             "request_id": event.request_id,

@@ -3,22 +3,23 @@
 `app_from_env` is the factory each worker process of a deployed service runs.
 """
 
+import functools
 import threading
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from shoprec.events.logger import ImpressionLogger
+from shoprec.events.routes import API_KEY_HEADER, FeedbackEvent
 from shoprec.events.routes import router as events_router
-from shoprec.events.store import EventStore
+from shoprec.events.store import SPOOL_DIR, EventStore
 from shoprec.runs import state_dir
 from shoprec.service import metrics
 from shoprec.service.app import create_app
+from shoprec.service.openapi import describe
 from shoprec.service.served import ServedModel
 from shoprec.settings import get_settings
 from shoprec.tracking.store import REGISTERED_MODEL
-
-SPOOL_DIR = "spool"
 
 
 def spool_dir(environment: str) -> Path:
@@ -67,6 +68,9 @@ def build_app(
         control_dir=control_dir,
     )
     app.state.feedback_store = _LazyStore(events_url)
+    key = get_settings().api_key
+    required = (API_KEY_HEADER, [("/events", "post")]) if key and key.get_secret_value() else None
+    app.openapi = functools.partial(describe, app, [FeedbackEvent], required)
     return app
 
 

@@ -12,16 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Engine, Integer, cast, create_engine, event, func, select
+from sqlalchemy import Engine, Integer, cast, create_engine, event, func, inspect, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from shoprec.events import schema
-from shoprec.events.errors import EventStoreError
+from shoprec.events.errors import DamagedStoreError, EventStoreError
 from shoprec.runs import state_dir
 
 EVENTS_FILE = "events.db"
+SPOOL_DIR = "spool"  # under the state folder: impressions wait there while the store is down
 UPGRADE_ATTEMPTS = 4
 _UPGRADE_LOCK = threading.Lock()
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -69,6 +71,74 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+def _reading_engine(url: URL) -> Engine:
+    """An engine that only reads. SQLite: the file opened read-only, as `immutable` when no
+    write-ahead log is there to read (SQLite would otherwise create `-wal` and `-shm` files)."""
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database or "").resolve()
+        mode = "mode=ro" if Path(f"{path}-wal").exists() else "immutable=1"
+        return create_engine(f"sqlite:///file:{quote(str(path))}?{mode}&uri=true")
+    return create_engine(url)
+
+
+def _recovery(url: URL, description: str) -> str:
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database or "").resolve()
+        ends = [end for end in ("", "-wal", "-shm") if Path(f"{path}{end}").exists()]
+        moves = "; ".join(f"mv {path}{end} {path}.damaged{end}" for end in ends)
+        return (
+            f"move it aside ({moves}) and start again: a new, empty store is made, and the "
+            f"impressions waiting in {state_dir() / SPOOL_DIR} meanwhile are written to it "
+            f"(recover older rows from a backup, or with sqlite3's .recover)"
+        )
+    return f"restore {description} from a backup, or point SHOPREC_EVENTS_URL at another database"
+
+
+def check_store(url: str | None = None) -> int:
+    """Check the event store before anything is written to it; return its schema version.
+
+    SQLite: `PRAGMA quick_check` on the file opened read-only (a missing file is a new
+    store). Both backends: the schema version must be one this code knows. Raises
+    DamagedStoreError, naming the store and how to recover it, when either fails;
+    EventStoreError when the store cannot be reached at all (impressions are spooled then).
+    """
+    parsed = _engine_url(url or default_url())
+    description = redacted(parsed)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite and not (parsed.database and Path(parsed.database).exists()):
+        return 0
+    engine = _reading_engine(parsed)
+
+    def damaged(problem: str) -> DamagedStoreError:
+        return DamagedStoreError(
+            f"event store {description} is damaged ({problem}): the service stops and nothing "
+            f"was written to it; to recover, {_recovery(parsed, description)}"
+        )
+
+    try:
+        with engine.connect() as connection:
+            if sqlite:
+                found = [row[0] for row in connection.exec_driver_sql("PRAGMA quick_check")]
+                if found != ["ok"]:
+                    raise damaged(f"PRAGMA quick_check: {'; '.join(map(str, found[:3]))}")
+            version = schema.current_version(connection)
+            tables = set(inspect(connection).get_table_names())
+    except DamagedStoreError:
+        raise
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        if sqlite:  # the file is there, and SQLite cannot read it
+            raise damaged(reason) from error
+        raise EventStoreError(f"event store {description}: cannot check it: {reason}") from error
+    finally:
+        engine.dispose()
+    if version > schema.SCHEMA_VERSION:
+        raise damaged(f"schema version {version}; this shoprec knows up to {schema.SCHEMA_VERSION}")
+    if version == 0 and tables & {schema.impressions.name, schema.feedback_events.name}:
+        raise damaged(f"shoprec's tables without their schema version ({schema.SCHEMA_TABLE})")
+    return version
 
 
 @dataclass(frozen=True)

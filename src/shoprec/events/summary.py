@@ -23,8 +23,7 @@ def spooled_records(spool_root: Path, environment: str | None = None) -> int:
 
 def summary_command(args: argparse.Namespace) -> int:
     """Print the summary as a table, or as JSON with --json."""
-    from shoprec.events.serve import SPOOL_DIR
-    from shoprec.events.store import EventStore
+    from shoprec.events.store import SPOOL_DIR, EventStore
 
     store = EventStore()
     try:

@@ -76,7 +76,7 @@ class SimilarItems(BaseModel):
 
 
 class Health(BaseModel):
-    """Liveness and identity of the model version this worker serves."""
+    """Liveness and identity of the model version this worker serves, and its canary."""
 
     status: str
     environment: str
@@ -84,6 +84,8 @@ class Health(BaseModel):
     run_id: str | None
     algorithm: str
     model_sha256: str
+    canary_version: str | None = Field(description="the challenger a share of users gets")
+    canary_fraction: float | None = Field(description="the canary's share of users, 0 to 1")
     loaded_at: str
     worker_pid: int
 
@@ -118,19 +120,47 @@ def _required(found: dict[str, str], name: str) -> str:
     return found[name]
 
 
-def _parameter(name: str, description: str, required: bool, example: str) -> dict[str, Any]:
+def _parameter(
+    name: str, description: str, example: int, low: int = INT64_MIN, high: int = INT64_MAX
+) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
+    if name == "k":
+        schema["default"] = DEFAULT_K
     return {
         "name": name,
         "in": "query",
-        "required": required,
+        "required": name != "k",
         "description": description,
-        "schema": {"type": "string", "pattern": "^-?[0-9]+$", "example": example},
+        "schema": schema,
+        "example": example,
     }
 
 
-USER_PARAM = _parameter("user_id", "Shop user id: a plain decimal integer", True, "42")
-ITEM_PARAM = _parameter("item_id", "Catalogue item id: a plain decimal integer", True, "7")
-K_PARAM = _parameter("k", f"How many items to return, 1 to {MAX_K} (default 10)", False, "10")
+USER_PARAM = _parameter("user_id", "Shop user id: a plain decimal integer (int64)", 42)
+ITEM_PARAM = _parameter("item_id", "Catalogue item id: a plain decimal integer (int64)", 7)
+K_PARAM = _parameter("k", f"How many items to return, 1 to {MAX_K}", DEFAULT_K, 1, MAX_K)
+
+
+class FieldProblem(BaseModel):
+    """One bad field: where it is (e.g. `user_id`, `[1].timestamp`) and what was expected."""
+
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """Why a request was refused, in one line."""
+
+    detail: str
+
+
+class ValidationProblem(Problem):
+    """A 422: every bad field, in one line (`detail`) and one by one (`errors`)."""
+
+    errors: list[FieldProblem]
+
+
+INVALID = {422: {"model": ValidationProblem, "description": "a bad or unknown query parameter"}}
 
 
 def plain_integer(field: str, value: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
@@ -173,6 +203,7 @@ def _json(body: dict[str, Any], served: ServedModel, headers: dict[str, str] | N
 @router.get(
     "/recommendations",
     response_model=Recommendations,
+    responses=INVALID,
     openapi_extra={"parameters": [USER_PARAM, K_PARAM]},
 )
 async def recommendations(request: Request) -> Response:
@@ -225,6 +256,10 @@ async def recommendations(request: Request) -> Response:
 @router.get(
     "/similar-items",
     response_model=SimilarItems,
+    responses={
+        **INVALID,
+        404: {"model": Problem, "description": "an item the model never saw"},
+    },
     openapi_extra={"parameters": [ITEM_PARAM, K_PARAM]},
 )
 async def similar_items(request: Request) -> Response:
@@ -249,7 +284,7 @@ async def similar_items(request: Request) -> Response:
 
 
 @router.head("/health", include_in_schema=False)
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, responses=INVALID)
 async def health(request: Request) -> Response:
     """Whether the service is up, which model version this worker serves, and its canary's
     challenger version and share of users (null when no canary runs)."""
@@ -272,14 +307,28 @@ async def health(request: Request) -> Response:
     return _json(body, served)
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                     "description": "Prometheus text format"}},
+)  # fmt: skip
 async def prometheus_metrics() -> Response:
     """Prometheus metrics of every worker."""
     payload, content_type = metrics.exposition()
     return Response(payload, media_type=content_type)
 
 
-@router.get("/", include_in_schema=False)
+class Index(BaseModel):
+    """Where the API is documented, and its endpoints."""
+
+    service: str
+    docs: str
+    openapi: str
+    endpoints: list[str]
+
+
+@router.get("/", response_model=Index)
 async def index() -> Response:
     """Where the API is documented, and its endpoints."""
     body = {
