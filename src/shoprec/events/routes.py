@@ -14,6 +14,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -41,7 +42,18 @@ MAX_BATCH = 1_000
 MAX_BODY_BYTES = 1_048_576  # 1 MiB; a full batch of 1,000 events takes about 200 KB
 API_KEY_HEADER = "X-API-Key"
 EVENT_SCHEMA = "#/components/schemas/FeedbackEvent"
-Id = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
+
+
+def json_integer(value: object) -> object:
+    """A JSON number with no fraction as the exact int it is (JSON, and so the API's
+    description, make `42.0` the integer 42; numbers are parsed as Decimals, exactly); any
+    other value is passed on to be refused."""
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
+Id = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX), BeforeValidator(json_integer)]
 
 # The one shape of time accepted: ISO 8601's extended calendar date-time with seconds and a zone
 # (RFC 3339's profile), years 1970 to 2199 as written, no leap second: what an event can
@@ -186,7 +198,7 @@ def _parse(body: bytes) -> Any:
     if not body.strip():
         raise _invalid("expected a JSON event or a list of events", "missing")
     try:
-        return json.loads(body, parse_constant=_no_constant)
+        return json.loads(body, parse_float=Decimal, parse_constant=_no_constant)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         reason = str(error) if not isinstance(error, RecursionError) else "nested too deeply"
         raise _invalid(f"not valid JSON: {reason[:120]}", "json_invalid") from None

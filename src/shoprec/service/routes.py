@@ -120,25 +120,50 @@ def _required(found: dict[str, str], name: str) -> str:
     return found[name]
 
 
+def _at_most(limit: int) -> str:
+    """A regex for the whole numbers from 10**(n-1) to `limit`, written in its n digits."""
+    digits = str(limit)
+    parts = [digits]
+    for place, digit in enumerate(digits):
+        low, rest = (1 if place == 0 else 0), len(digits) - place - 1
+        if int(digit) > low:
+            parts.append(
+                f"{digits[:place]}[{low}-{int(digit) - 1}]" + f"[0-9]{{{rest}}}" * (rest > 0)
+            )
+    return "|".join(parts)
+
+
+def integer_pattern(low: int, high: int) -> str:
+    """A regex for exactly the decimal texts of the whole numbers from `low` to `high`, with
+    any leading zeros (and a minus for negatives): `low` <= 0 < `high`, or 1 <= `low` <= 9."""
+    if low > 0:
+        longer = len(str(high)) - 1  # numbers of 2 to `longer` digits are all in range
+        return f"^0*(?:[{low}-9]|[1-9][0-9]{{1,{longer - 1}}}|{_at_most(high)})$"
+    shorter = len(str(-low)) - 1  # numbers of up to `shorter` digits are all in range
+    return f"^(?:-?0*[0-9]{{1,{shorter}}}|0*(?:{_at_most(high)})|-0*(?:{_at_most(-low)}))$"
+
+
 def _parameter(
     name: str, description: str, example: int, low: int = INT64_MIN, high: int = INT64_MAX
 ) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
-    if name == "k":
-        schema["default"] = DEFAULT_K
+    """A query parameter taking a plain decimal integer from `low` to `high`. Described as
+    text with a pattern, as it is sent: a JSON Schema integer would admit `42.0`."""
     return {
         "name": name,
         "in": "query",
         "required": name != "k",
-        "description": description,
-        "schema": schema,
-        "example": example,
+        "description": f"{description}: a plain decimal integer from {low} to {high}",
+        "schema": {
+            "type": "string",
+            "pattern": integer_pattern(low, high),
+            "example": str(example),
+        },
     }
 
 
-USER_PARAM = _parameter("user_id", "Shop user id: a plain decimal integer (int64)", 42)
-ITEM_PARAM = _parameter("item_id", "Catalogue item id: a plain decimal integer (int64)", 7)
-K_PARAM = _parameter("k", f"How many items to return, 1 to {MAX_K}", DEFAULT_K, 1, MAX_K)
+USER_PARAM = _parameter("user_id", "Shop user id", 42)
+ITEM_PARAM = _parameter("item_id", "Catalogue item id", 7)
+K_PARAM = _parameter("k", f"How many items to return (default {DEFAULT_K})", DEFAULT_K, 1, MAX_K)
 
 
 class FieldProblem(BaseModel):

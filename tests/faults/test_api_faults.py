@@ -1,14 +1,19 @@
-"""Issue 22, faults 3 and 4: POST /events and the event store, probed on a live service.
+"""Issue 22, faults 3, 4 and 5: POST /events, the event store and the API's description,
+probed on a live service.
 
 - valid ISO 8601 times at the edge of the range (`0001-01-01T00:00:00+14:00`) answered 500;
   Unix numbers were accepted; a 10 MB body was read and parsed before being refused;
-- an `events.db` cut to half its size went unnoticed: the service started and wrote into it.
+- an `events.db` cut to half its size went unnoticed: the service started and wrote into it;
+- schemathesis found the OpenAPI description and the service disagreeing: a `$ref` to an
+  undefined FeedbackEvent, undocumented 422 and 404, no bounds on `k`, 422 bodies of another
+  shape than described.
 
 The live service is the deployed one (`python -m shoprec.events.runner`, uvicorn with
 httptools), started on a saved model without a registry.
 """
 
 import hashlib
+import json
 import os
 import re
 import select
@@ -37,6 +42,7 @@ from shoprec.events.routes import MAX_BODY_BYTES
 from shoprec.events.serve import build_app
 from shoprec.events.store import EventStore, check_store
 from shoprec.models import Recommender
+from shoprec.service.openapi import dangling_refs
 from shoprec.tracking.registry import artifact_digest
 
 pytestmark = pytest.mark.faults
@@ -337,3 +343,50 @@ def test_a_postgresql_store_of_another_schema_version_is_refused(postgres_url: s
     assert "shoprec's tables without their schema version" in message
     assert "restore " in message and "SHOPREC_EVENTS_URL" in message
     assert "postgres:" not in message.split("@")[0].split("//")[1]  # no password shown
+
+
+# The description is the contract
+
+
+@pytest.mark.service
+def test_the_description_defines_what_it_refers_to_and_every_answer(live: Live) -> None:
+    described = httpx.get(f"{live.url}/openapi.json").json()
+    assert dangling_refs(described) == []
+    assert "FeedbackEvent" in described["components"]["schemas"]
+    paths = described["paths"]
+    assert set(paths) == {"/", "/recommendations", "/similar-items", "/health", "/metrics",
+                          "/events"}  # fmt: skip
+    (k,) = [p for p in paths["/recommendations"]["get"]["parameters"] if p["name"] == "k"]
+    assert "from 1 to 100" in k["description"]
+    bounded = re.compile(k["schema"]["pattern"])
+    assert [n for n in range(-5, 500) if bounded.fullmatch(str(n))] == list(range(1, 101))
+    assert bounded.fullmatch("007") and not bounded.fullmatch("10.0")
+    problem = {"$ref": "#/components/schemas/ValidationProblem"}
+    for path, method in [("/recommendations", "get"), ("/similar-items", "get"),
+                         ("/events", "post")]:  # fmt: skip
+        answers = paths[path][method]["responses"]
+        assert answers["422"]["content"]["application/json"]["schema"] == problem
+    assert "404" in paths["/similar-items"]["get"]["responses"]
+    assert str(MAX_BODY_BYTES) in paths["/events"]["post"]["responses"]["413"]["description"]
+    assert paths["/events"]["post"]["security"] == [{"ApiKey": []}]
+    answer = httpx.get(f"{live.url}/recommendations", params={"user_id": "x", "k": "0"})
+    assert answer.status_code == 422 and set(answer.json()) == {"detail", "errors"}
+
+
+@pytest.mark.service
+def test_schemathesis_finds_nothing_with_its_default_checks(live: Live, tmp_path: Path) -> None:
+    """Every operation, POST /events included: examples, coverage, fuzzing and stateful
+    phases, every default check; bounded to 25 examples an operation and seeded."""
+    command = [str(Path(sys.executable).with_name("st")), "run", f"{live.url}/openapi.json",
+               "--header", f"X-API-Key: {API_KEY}", "--max-examples", "25", "--seed", "22",
+               "--no-color", "--report", "json", "--report-dir", str(tmp_path)]  # fmt: skip
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert "Operations:       6 selected / 6 total" in result.stdout
+    assert "POST /events" not in result.stdout.split("SUMMARY")[0] or "FAILURES" not in (
+        result.stdout
+    )
+    (report,) = tmp_path.glob("*.json")
+    assert json.loads(report.read_text())
