@@ -80,7 +80,7 @@ def test_empty_data(extract):
 
 def test_missing_column_names_it_and_the_columns_found(extract):
     error = failure(extract.drop(columns="ts"))
-    assert "missing column(s) ['ts']; found ['customer', 'sku', 'qty']" in str(error)
+    assert "missing column(s) ['ts']; found 3 column(s): 'aaaaaaaa', 'aaa', 'aaa'" in str(error)
 
 
 def test_mapped_weight_column_that_is_absent_is_missing(extract):
@@ -91,7 +91,7 @@ def test_non_numeric_id(extract):
     error = failure(extract.assign(sku=["10", "11", "x10"]))
     assert (error.row, error.column) == (3, "sku")
     assert str(error) == (
-        "orders.csv, row 3 (line 4), column 'sku': 'x10' is not a number; "
+        "orders.csv, row 3 (line 4), column 'sku': 'a99' is not a number; "
         "expected a whole number >= 0"
     )
 
@@ -99,7 +99,7 @@ def test_non_numeric_id(extract):
 def test_negative_id(extract):
     error = failure(extract.assign(customer=["1", "-1", "2"]))
     assert (error.row, error.column) == (2, "customer")
-    assert "'-1' is negative" in str(error)
+    assert "'-9' is negative" in str(error)
 
 
 def test_fractional_id(extract):
@@ -122,7 +122,7 @@ def test_non_numeric_or_negative_weight(extract):
 def test_unparseable_iso_timestamp(extract):
     error = failure(extract.assign(ts=["2024-05-01", "2024-05-02", "yesterday"]))
     assert (error.row, error.column) == (3, "ts")
-    assert "cannot parse 'yesterday' as a timestamp" in str(error)
+    assert "cannot parse 'aaaaaaaaa' as a timestamp" in str(error)
 
 
 def test_text_among_epoch_seconds_is_unparseable(extract):
@@ -152,7 +152,7 @@ def test_constant_user_or_item_column(extract, column, name):
     frame = extract.assign(**{column: "1"}, ts=["1", "2", "3"])
     error = failure(frame)
     assert error.column == column
-    assert f"holds one value (1) in all 3 rows; is it really the {name} column?" in str(error)
+    assert f"holds one value ('9') in all 3 rows; is it really the {name} column?" in str(error)
 
 
 def test_row_numbers_follow_the_file_order_not_the_frame_index(extract):

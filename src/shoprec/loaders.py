@@ -30,6 +30,7 @@ from shoprec.validation import (
     INTERACTION_COLUMNS,
     RATING_KEY,
     DataValidationError,
+    columns_found,
     validate_interactions,
     validate_item_ids,
 )
@@ -209,7 +210,7 @@ def read_movielens_movies(source: Path, name: str) -> pd.DataFrame | None:
     missing = [column for column in release.movies_columns if column not in frame.columns]
     if missing:
         raise DataValidationError(
-            label, f"missing column(s) {missing}; found {list(frame.columns)}"
+            label, f"missing column(s) {missing}; {columns_found(frame.columns)}"
         )
     if len(genre_columns) > 1:
         genres = _genres_from_flags(frame[genre_columns])
@@ -359,8 +360,8 @@ def read_interactions_file(
     except UnicodeDecodeError as error:
         raise DataValidationError(
             str(path),
-            f"is not UTF-8 text (byte {error.object[error.start : error.start + 1]!r}: "
-            f"{error.reason}); save the extract as UTF-8 CSV",
+            f"is not UTF-8 text (byte {error.start} of the file: {error.reason}); save the "
+            "extract as UTF-8 CSV",
         ) from None
     return validate_interactions(frame, str(path), columns=columns, header_lines=1)
 

@@ -70,10 +70,40 @@ def _first(mask: pd.Series) -> int | None:
     return int(hits[0]) + 1 if len(hits) else None
 
 
+EXCERPT_CHARS = 12
+"""At most this many characters of a value from the data appear, masked, in a message."""
+
+
+def _masked(char: str) -> str:
+    if char.isascii() and char.isdigit():
+        return "9"
+    if char.isascii() and char.isalpha():
+        return "A" if char.isupper() else "a"
+    return char if char.isascii() and char.isprintable() else "?"
+
+
 def _shown(value: object) -> str:
-    """`value` for a message, cut short if long."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:36] + "...'"
+    """A short, masked excerpt of a value from the data: its shape, never its content.
+
+    Messages are kept in run records, executed notebooks and the tracking store, and the data
+    may be anything the user could read: ASCII letters show as `a`/`A`, digits as `9`, other
+    ASCII punctuation as itself, anything else as `?`; at most EXCERPT_CHARS characters.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    text = value if isinstance(value, str) else repr(value)
+    masked = "".join(map(_masked, text[:EXCERPT_CHARS]))
+    if len(text) > EXCERPT_CHARS:
+        return f"'{masked}...' ({len(text)} characters)"
+    return f"'{masked}'"
+
+
+def columns_found(columns: Sequence[object]) -> str:
+    """The columns a table has, for a message: how many, and masked excerpts of the first few
+    names (a file's header line is data too)."""
+    names = [str(name) for name in columns]
+    shown = ", ".join(_shown(name) for name in names[:4]) + (", ..." if len(names) > 4 else "")
+    return f"found {len(names)} column(s): {shown}"
 
 
 def _numbers(values: pd.Series, fail, what: str) -> pd.Series:
@@ -226,7 +256,7 @@ def _check_varies(table: pd.DataFrame, mapping: dict[str, str], source: str) -> 
         if table[name].nunique() == 1:
             raise DataValidationError(
                 source,
-                f"holds one value ({table[name].iloc[0]}) in all {len(table)} rows; is it "
+                f"holds one value ({_shown(table[name].iloc[0])}) in all {len(table)} rows; is it "
                 f"really the {name} column? Recommending needs several users and items",
                 column=mapping[name],
             )
@@ -253,7 +283,7 @@ def validate_interactions(
     if missing:
         raise DataValidationError(
             source,
-            f"missing column(s) {missing}; found {[str(c) for c in frame.columns]} "
+            f"missing column(s) {missing}; {columns_found(frame.columns)} "
             "(pass columns={canonical: name in the data} if they are named differently)",
         )
     frame = frame.reset_index(drop=True)
@@ -280,11 +310,11 @@ def validate_item_ids(
         raise DataValidationError(source, "no data rows: the table is empty")
     if column not in frame.columns:
         raise DataValidationError(
-            source, f"missing column {column!r}; found {[str(c) for c in frame.columns]}"
+            source, f"missing column {column!r}; {columns_found(frame.columns)}"
         )
     fail = _column_checker(source, column, header_lines)
     ids = _ids(frame[column].reset_index(drop=True), fail)
     repeated = _first(ids.duplicated())
     if repeated is not None:
-        fail(f"duplicate item id {ids.iloc[repeated - 1]}: each item is listed once", repeated)
+        fail(f"duplicate item id {_shown(ids.iloc[repeated - 1])}: each is listed once", repeated)
     return ids

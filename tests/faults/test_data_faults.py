@@ -146,7 +146,8 @@ def test_id_beyond_int64_is_an_error_naming_file_row_and_column(tmp_path: Path) 
     with pytest.raises(DataValidationError) as caught:
         read_interactions_file(path, COLUMNS)
     assert str(caught.value) == (
-        f"{path}, row 3 (line 4), column 'customer': '{2**70}' is outside the 64-bit integer "
+        f"{path}, row 3 (line 4), column 'customer': '999999999999...' (22 characters) is "
+        "outside the 64-bit integer "
         "range (ids 0 to 9223372036854775807)"
     )
 
@@ -161,15 +162,15 @@ def test_ids_are_never_read_through_float(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("1.0", "is not written in digits 0-9"),
-        ("+42", "is not written in digits 0-9"),
-        ("4_2", "is not written in digits 0-9"),
-        ("1e3", "is not written in digits 0-9"),
-        ("1.5", "is not a whole number"),
+        ("1.0", "'9.9' is not written in digits 0-9"),
+        ("+42", "'+99' is not written in digits 0-9"),
+        ("4_2", "'9_9' is not written in digits 0-9"),
+        ("1e3", "'9a9' is not written in digits 0-9"),
+        ("1.5", "'9.9' is not a whole number"),
     ],
 )
 def test_ids_that_need_a_conversion_are_refused(tmp_path: Path, value: str, problem: str) -> None:
-    expected = re.escape(f"row 2 (line 3), column 'customer': '{value}' {problem}")
+    expected = re.escape(f"row 2 (line 3), column 'customer': {problem}")
     with pytest.raises(DataValidationError, match=expected):
         read_interactions_file(_csv(tmp_path, ["1", value, "2"]), COLUMNS)
 

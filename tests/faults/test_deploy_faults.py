@@ -208,7 +208,10 @@ def test_commands_on_one_environment_wait_for_each_other_or_fail_with_no_wait(
         )
         assert "is changing it; try again once it is done" in refused.stderr
         logs = [tmp_path / f"deploy-{n}.err" for n in (1, 2)]
-        both = [subprocess.Popen(argv, stderr=log.open("w"), text=True) for log in logs]
+        both = []
+        for log in logs:
+            with log.open("w") as stderr:
+                both.append(subprocess.Popen(argv, stderr=stderr))
         deadline = time.monotonic() + 120
         while not all("waiting for `shoprec maintenance`" in log.read_text() for log in logs):
             assert time.monotonic() < deadline and all(p.poll() is None for p in both)

@@ -86,7 +86,9 @@ def test_status_fails_when_a_deployed_service_is_killed_and_cleans_its_pid_file(
     deadline = time.monotonic() + 10
     while services.health(env) is not None and time.monotonic() < deadline:
         time.sleep(0.1)
-    services._children.pop(pid, None)
+    killed = services._children.pop(pid, None)
+    if killed is not None:  # started by this process: reap it
+        killed.wait(timeout=10)
     assert services.pid_path(env).exists()
 
     result = shoprec("status")
