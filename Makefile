@@ -93,7 +93,7 @@ SIMD_NOTEBOOKS := notebooks/0*.ipynb notebooks/lib/ranking.ipynb notebooks/lib/r
 test-simd-off: setup
 	@echo "numpy SIMD dispatch off: NPY_DISABLE_CPU_FEATURES=\"$(SIMD_FEATURES)\""
 	NPY_DISABLE_CPU_FEATURES="$(SIMD_FEATURES)" SHOPREC_EXPECT_SIMD_OFF="$(SIMD_FEATURES)" \
-	  $(ENV_BIN)/pytest -n $(PYTEST_WORKERS) tests/test_ranking.py tests/test_models.py
+	  $(ENV_BIN)/pytest -n $(PYTEST_WORKERS) tests/test_ranking.py tests/test_models.py tests/test_scale_paths.py
 	NPY_DISABLE_CPU_FEATURES="$(SIMD_FEATURES)" $(ENV_BIN)/pytest -n $(PYTEST_WORKERS) \
 	  --dist loadgroup $(NBVAL_OPTIONS) $(SIMD_NOTEBOOKS)
 

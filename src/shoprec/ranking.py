@@ -27,6 +27,8 @@ def round_scores(scores: np.ndarray, bits: int = SCORE_BITS) -> np.ndarray:
 
 BOUND_SLACK = 2.0**-30
 """Relative margin below a bound that holds every score rounding to the bound's value (2^-33)."""
+SUBNORMAL_SLACK = 2.0**-1050
+"""The same margin for subnormal scores (below 2^-1022): they round in absolute steps, 2^-1054."""
 CANDIDATES_PER_PLACE = 8
 """A row ranks only its candidates when it has at most this many per place; else it is whole."""
 
@@ -75,7 +77,7 @@ def _candidates(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     bound = score_bound(scores, k)
     finite = np.isfinite(bound)
     threshold = np.full(len(bound), np.inf)
-    threshold[finite] = bound[finite] - np.abs(bound[finite]) * BOUND_SLACK
+    threshold[finite] = bound[finite] - np.abs(bound[finite]) * BOUND_SLACK - SUBNORMAL_SLACK
     candidate = scores >= threshold[:, None]
     counts = candidate.sum(axis=1)
     few = finite & (counts <= CANDIDATES_PER_PLACE * k)

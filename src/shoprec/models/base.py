@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from shoprec.errors import NotFittedError
+from shoprec.models.topk import empty_lists, in_parallel, rank_dense, tie_places
 from shoprec.params import check_k
 from shoprec.ranking import round_scores, top_k
 
@@ -176,15 +177,21 @@ class Recommender(FittedArrays, BaseEstimator):
         user_ids = np.asarray(user_ids, dtype=np.int64)
         rows = np.searchsorted(self.user_ids_, user_ids).clip(0, len(self.user_ids_) - 1)
         known = self.user_ids_[rows] == user_ids
-        frames = [pd.DataFrame(columns=list(RECOMMENDATION_COLUMNS))]
-        for start in range(0, len(user_ids), self.batch_size):
-            batch = slice(start, start + self.batch_size)
-            scores = batch_scores(self, rows[batch], known[batch], exclude_seen)
-            columns, valid = top_k(scores, k, self.popular_items_)
-            best = round_scores(np.take_along_axis(scores, columns, axis=1))
-            lists = self.item_ids_[columns]
-            frames.append(recommendation_frame(user_ids[batch], lists, best, valid, ~known[batch]))
-        return pd.concat(frames, ignore_index=True).astype(RECOMMENDATION_COLUMNS)
+        places = min(k, len(self.item_ids_))
+        columns, scores = empty_lists(len(user_ids), places)
+        if known.any():
+            columns[known], scores[known] = self._ranked(rows[known], places, exclude_seen)
+        if not known.all():
+            columns[~known], scores[~known] = popularity_list(self, places)
+        lists = self.item_ids_[columns]
+        return recommendation_frame(user_ids, lists, scores, np.isfinite(scores), ~known)
+
+    def _ranked(
+        self, rows: np.ndarray, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k best columns and rounded scores (-inf: an empty place) of the users at `rows`;
+        by default their `_score` rows, ranked."""
+        return rank_scores(self, rows, k, exclude_seen)
 
     def similar_items(
         self, item_ids: np.ndarray | list[int], k: int = 10
@@ -197,23 +204,36 @@ class Recommender(FittedArrays, BaseEstimator):
         return rank_similar_items(self, item_ids, k)
 
 
-def batch_scores(
-    model: Recommender, rows: np.ndarray, known: np.ndarray, exclude_seen: bool
-) -> np.ndarray:
-    """The scores `recommend` ranks for one batch of users, one row each.
+def popularity_list(model: Recommender, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The list of every user the model never met: the k best popularity scores (as columns
+    and rounded scores, -inf: an empty place)."""
+    popularity = model._popularity_score()[None, :]
+    columns, valid = top_k(popularity, k, model.popular_items_)
+    best = round_scores(np.take_along_axis(popularity, columns, axis=1))
+    return columns[0], np.where(valid, best, -np.inf)[0]
 
-    `rows` are the users' rows in the model and `known` whether the model saw each user: known
-    users get the model's scores (seen items -inf when `exclude_seen`), the others popularity.
+
+def rank_scores(
+    model: Recommender, rows: np.ndarray, k: int, exclude_seen: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's k best columns and rounded scores (-inf: an empty place), best first.
+
+    `rows` are users the model knows; their `_score` rows are computed a batch of users at a
+    time, batches on every core, and ranked by `topk.rank_dense` (seen items excluded when
+    `exclude_seen`), the model's popularity order breaking ties.
     """
-    if known.all():
-        scores = model._score(rows)
-    else:
-        scores = np.tile(model._popularity_score(), (len(rows), 1))
-        scores[known] = model._score(rows[known])
-    if exclude_seen and known.any():
-        seen_rows, seen_items = model._interaction_matrix()[rows[known]].nonzero()
-        scores[np.flatnonzero(known)[seen_rows], seen_items] = -np.inf
-    return scores
+    columns, scores = empty_lists(len(rows), k)
+    order = model.popular_items_
+    place = tie_places(order)
+    seen = (model.seen_indptr_, model.seen_indices_, model.seen_weights_)
+
+    def rank(batch: slice) -> None:
+        dense = np.ascontiguousarray(model._score(rows[batch]), dtype=np.float64)
+        rank_dense(dense, rows[batch], *seen, exclude_seen, order, place, columns[batch],
+                   scores[batch])  # fmt: skip
+
+    in_parallel(len(rows), model.batch_size, rank)
+    return columns, scores
 
 
 def rank_similar_items(
