@@ -1,10 +1,14 @@
-"""Shared fixtures: a small deterministic shop, its split, fitted models, a scratch project."""
+"""Shared fixtures: a small deterministic shop, its split, fitted models, a scratch project, and
+one real smoke-profile pipeline run for the tests that only read a run."""
 
+import fcntl
+import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -81,20 +85,78 @@ def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory / "mlflow.db"
 
 
+def scratch_project(directory: Path, repo_root: Path, empty_store: Path) -> Path:
+    """Make `directory` a project with the repository's notebooks, lock file and deploy policy,
+    and a tracking store of its own (copied from `empty_store`)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("notebooks", "requirements.lock", "policy"):
+        (directory / name).symlink_to(repo_root / name)
+    (directory / ".shoprec").mkdir()
+    shutil.copyfile(empty_store, directory / ".shoprec" / "mlflow.db")
+    return directory
+
+
 @pytest.fixture
 def project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_root: Path, empty_store: Path
 ) -> Path:
     """A scratch project directory with the repository's notebooks and lock file, and its own
     tracking store (MLflow's tables made once per session: creating them takes seconds)."""
-    (tmp_path / "notebooks").symlink_to(repo_root / "notebooks")
-    (tmp_path / "requirements.lock").symlink_to(repo_root / "requirements.lock")
-    (tmp_path / "policy").symlink_to(repo_root / "policy")
     monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the project's own store
-    local_database().parent.mkdir()
-    shutil.copyfile(empty_store, local_database())
+    scratch_project(tmp_path, repo_root, empty_store)
+    assert local_database() == tmp_path / ".shoprec" / "mlflow.db"
     return tmp_path
+
+
+@dataclass(frozen=True)
+class SmokeRun:
+    """A finished `shoprec pipeline --profile smoke` (default algorithm) and what it printed."""
+
+    project: Path
+    run_dir: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The variables that make `shoprec` in a child process work on this run's project."""
+        return {"SHOPREC_PROJECT_DIR": str(self.project)}
+
+
+@pytest.fixture(scope="session")
+def smoke_run(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str, repo_root: Path, empty_store: Path
+) -> SmokeRun:
+    """One real smoke-profile pipeline run, tracked and registered as version 1 in a project of
+    its own, made once for the whole session (all xdist workers) and shared by the tests that
+    read a run, reproduce it or re-run its recipe elsewhere. They must leave it as it is: no
+    deploy from it, nothing that moves its `runs/latest` or registers in its store."""
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent  # the folder every worker's own temporary folder is in
+    home, outcome = root / "smoke-run", root / "smoke-run.json"
+    with (root / "smoke-run.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not outcome.is_file():
+            scratch_project(home, repo_root, empty_store)
+            environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+            result = subprocess.run(
+                [sys.executable, "-m", "shoprec.cli", "pipeline", "--profile", "smoke", "--quiet"],
+                capture_output=True,
+                text=True,
+                env={**environment, "SHOPREC_PROJECT_DIR": str(home)},
+                timeout=600,
+                check=False,
+            )
+            run_dir = (home / "runs" / "latest").resolve()
+            fields = {"returncode": result.returncode, "run_dir": str(run_dir)}
+            outcome.write_text(
+                json.dumps({**fields, "stdout": result.stdout, "stderr": result.stderr})
+            )
+    fields = json.loads(outcome.read_text())
+    return SmokeRun(home, Path(fields.pop("run_dir")), **fields)
 
 
 @pytest.fixture

@@ -2,22 +2,23 @@
 
 import json
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import papermill
 import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from papermill.exceptions import PapermillExecutionError
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
 
 from shoprec.policy import load_policy
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-# spark_engine.ipynb starts a JVM of its own: nbval runs it (and checks its outputs) once.
-LIB_NOTEBOOKS = sorted(
-    p.name for p in (NOTEBOOKS / "lib").glob("*.ipynb") if p.name != "spark_engine.ipynb"
-)
 
 pytestmark = pytest.mark.notebook
 
@@ -38,15 +39,14 @@ def execute(name: str, output_dir: Path, **parameters) -> nbformat.NotebookNode:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    output_dir = tmp_path_factory.mktemp("03_train")
-    execute("03_train.ipynb", output_dir)
-    return output_dir
+def trained(smoke_run) -> Path:
+    """03_train's output in the shared smoke run: the notebook executed with its defaults."""
+    assert smoke_run.returncode == 0, smoke_run.stderr
+    return smoke_run.run_dir / "03_train"
 
 
-def test_explore_writes_the_data_summary(tmp_path):
-    execute("01_explore_data.ipynb", tmp_path)
-    summary = json.loads((tmp_path / "summary.json").read_text())
+def test_explore_writes_the_data_summary(smoke_run):
+    summary = json.loads((smoke_run.run_dir / "01_explore_data" / "summary.json").read_text())
     assert 190 <= summary["n_users"] <= 200 and summary["n_items"] == 300
     assert 5_000 < summary["n_events"] < 7_000
     assert 0 < summary["density"] < 0.2
@@ -64,8 +64,10 @@ def test_train_writes_model_and_metrics(trained):
     assert {p.name for p in (trained / "model").iterdir()} == {"arrays.npz", "model.json"}
 
 
-def test_train_is_deterministic(trained, tmp_path):
-    execute("03_train.ipynb", tmp_path)
+def test_train_is_deterministic(smoke_run, trained, tmp_path):
+    record = json.loads((smoke_run.run_dir / "run.json").read_text())
+    given = {k: v for k, v in record["parameters"]["03_train"].items() if k != "output_dir"}
+    execute("03_train.ipynb", tmp_path, **given)  # as the pipeline ran it, tuning file and all
     first = json.loads((trained / "metrics.json").read_text())
     second = json.loads((tmp_path / "metrics.json").read_text())
     assert second["metrics"] == first["metrics"]
@@ -73,18 +75,18 @@ def test_train_is_deterministic(trained, tmp_path):
     assert first["timings"]["fit_seconds"] > 0 and first["timings"]["peak_memory_mb"] > 0
 
 
-def test_evaluate_passes_candidate_against_baseline(trained, tmp_path):
-    execute("04_evaluate.ipynb", tmp_path, model_dir=str(trained / "model"))
-    evaluation = json.loads((tmp_path / "evaluation.json").read_text())
+def test_evaluate_passes_candidate_against_baseline(smoke_run):
+    evaluated = smoke_run.run_dir / "04_evaluate"
+    evaluation = json.loads((evaluated / "evaluation.json").read_text())
     assert evaluation["passed"] is True
     metrics = evaluation["metrics"]
     assert set(metrics) == {"candidate", "baseline (popularity)", "oracle (true tastes)"}
     assert metrics["candidate"]["ndcg"] > metrics["baseline (popularity)"]["ndcg"]
     assert metrics["oracle (true tastes)"]["ndcg"] > metrics["candidate"]["ndcg"]
-    audit = pd.read_csv(tmp_path / "recommendations.csv")
+    audit = pd.read_csv(evaluated / "recommendations.csv")
     assert list(audit.columns) == ["user_id", "item_id", "rank", "score"]
     assert audit.groupby("user_id").size().max() == 10
-    assert len(pd.read_csv(tmp_path / "test_interactions.csv")) > 0
+    assert len(pd.read_csv(evaluated / "test_interactions.csv")) > 0
 
 
 def test_evaluate_compares_with_production_under_the_policy_not_parameters(trained, tmp_path):
@@ -119,12 +121,6 @@ def test_train_accepts_the_tuned_hyperparameters(tmp_path):
     result = json.loads((tmp_path / "metrics.json").read_text())
     assert result["hyperparameters"]["l2"] == 123.0
     assert {"map", "map_at_k", "hit_rate", "mrr", "novelty"} <= set(result["metrics"])
-
-
-@pytest.mark.parametrize("name", LIB_NOTEBOOKS)
-def test_library_notebooks_run(name, tmp_path):
-    notebook = execute(f"lib/{name}", tmp_path)
-    assert all(cell.get("execution_count") for cell in notebook.cells if cell.cell_type == "code")
 
 
 @pytest.mark.parametrize(
@@ -195,17 +191,44 @@ def test_library_notebooks_run(name, tmp_path):
     ],
 )
 def test_bad_parameter_fails_in_the_first_cell_after_parameters(
-    name, parameters, message, tmp_path
+    name, parameters, message, tmp_path, kernels
 ):
-    with pytest.raises(PapermillExecutionError) as failure:
-        execute(name, tmp_path, **parameters)
-    assert failure.value.ename == "ParameterError"
-    assert message in ANSI_ESCAPE.sub("", failure.value.evalue)
-    source = nbformat.read(NOTEBOOKS / name, as_version=4)
+    source = load_notebook_node(str(NOTEBOOKS / name))  # as papermill reads it
     parameters_cell = next(
         i for i, cell in enumerate(source.cells) if "parameters" in cell.metadata.get("tags", [])
     )
-    assert failure.value.cell_index == parameters_cell + 2  # papermill injects one cell after it
+    given = {"profile": "smoke", "output_dir": str(tmp_path), **parameters}
+    notebook = parameterize_notebook(source, given)  # papermill injects one cell after it
+    client = kernels(name)
+    client.nb = notebook
+    with pytest.raises(CellExecutionError) as failure:
+        for index, cell in enumerate(notebook.cells[: parameters_cell + 3]):
+            client.execute_cell(cell, index)
+    assert failure.value.ename == "ParameterError"
+    assert message in ANSI_ESCAPE.sub("", failure.value.evalue)
+    assert index == parameters_cell + 2
+
+
+@pytest.fixture(scope="module")
+def kernels() -> Iterator[Callable[[str], NotebookClient]]:
+    """One kernel per pipeline notebook, kept for all its bad-parameter cases (each case runs
+    the notebook's cells again from the top, its imports already loaded): a kernel and the
+    imports cost seconds, the check itself nothing."""
+    clients: dict[str, NotebookClient] = {}
+
+    def client(name: str) -> NotebookClient:
+        if name not in clients:
+            notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+            resources = {"metadata": {"path": str(NOTEBOOKS)}}
+            clients[name] = NotebookClient(notebook, kernel_name="python3", resources=resources)
+            clients[name].km = clients[name].create_kernel_manager()
+            clients[name].start_new_kernel()
+            clients[name].start_new_kernel_client()
+        return clients[name]
+
+    yield client
+    for opened in clients.values():
+        opened._cleanup_kernel()
 
 
 def test_train_takes_hyperparameters_from_the_tuning_file(tmp_path):

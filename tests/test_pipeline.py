@@ -7,14 +7,14 @@ import pytest
 pytestmark = pytest.mark.notebook
 
 
-def test_pipeline_runs_every_notebook_into_a_new_run(shoprec, project):
-    result = shoprec("pipeline", "--profile", "smoke", "--quiet")
-    assert result.returncode == 0, result.stderr
+def test_pipeline_runs_every_notebook_into_a_new_run(smoke_run):
+    assert smoke_run.returncode == 0, smoke_run.stderr
+    project = smoke_run.project
     latest = project / "runs" / "latest"
     record = json.loads((latest / "run.json").read_text())
     assert record["status"] == "succeeded" and record["evaluation_passed"] is True
     assert record["profile"] == "smoke"
-    assert latest.resolve().name == record["run_id"]
+    assert latest.resolve() == smoke_run.run_dir and smoke_run.run_dir.name == record["run_id"]
     assert {p.name for p in (latest / "notebooks").iterdir()} == {
         "01_explore_data.ipynb",
         "03_train.ipynb",

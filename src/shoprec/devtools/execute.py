@@ -32,14 +32,13 @@ class ExecuteError(ShoprecError):
     """A notebook could not be executed; it is left unchanged."""
 
 
-def execute_in_place(notebook: Path, root: Path) -> None:
-    """Format, execute top to bottom and clean `notebook` (in the repository at `root`), and
-    replace it with the result.
+def execute_copy(notebook: Path, root: Path, scratch: Path) -> Path:
+    """Format, execute top to bottom (in the notebook's own folder) and clean a copy of
+    `notebook`, of the repository at `root`, into the folder `scratch`; the copy's path.
 
     Raises ExecuteError naming the cell that failed and where the partial run is kept, or what
-    ruff could not parse; the notebook itself is then unchanged.
+    ruff could not parse.
     """
-    scratch = Path(tempfile.mkdtemp(prefix=f"shoprec-execute-{notebook.stem}-"))
     formatted, executed = scratch / f"formatted-{notebook.name}", scratch / notebook.name
     try:
         relative = notebook.resolve().relative_to(root.resolve())
@@ -48,7 +47,14 @@ def execute_in_place(notebook: Path, root: Path) -> None:
     except (FormatError, NotebookFailed) as error:
         raise ExecuteError(f"{error}; {notebook} is unchanged") from None
     clean_file(executed)
-    shutil.copyfile(executed, notebook)
+    return executed
+
+
+def execute_in_place(notebook: Path, root: Path) -> None:
+    """Replace `notebook` with its formatted, executed and cleaned copy (`execute_copy`); when
+    that fails, the notebook is unchanged and the partial run is kept."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"shoprec-execute-{notebook.stem}-"))
+    shutil.copyfile(execute_copy(notebook, root, scratch), notebook)
     shutil.rmtree(scratch)
 
 
