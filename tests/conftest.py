@@ -85,7 +85,7 @@ def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory / "mlflow.db"
 
 
-def scratch_project(directory: Path, repo_root: Path, empty_store: Path) -> Path:
+def pipeline_project(directory: Path, repo_root: Path, empty_store: Path) -> Path:
     """Make `directory` a project with the repository's notebooks, lock file and deploy policy,
     and a tracking store of its own (copied from `empty_store`)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -104,7 +104,7 @@ def project(
     tracking store (MLflow's tables made once per session: creating them takes seconds)."""
     monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the project's own store
-    scratch_project(tmp_path, repo_root, empty_store)
+    pipeline_project(tmp_path, repo_root, empty_store)
     assert local_database() == tmp_path / ".shoprec" / "mlflow.db"
     return tmp_path
 
@@ -140,7 +140,7 @@ def smoke_run(
     with (root / "smoke-run.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not outcome.is_file():
-            scratch_project(home, repo_root, empty_store)
+            pipeline_project(home, repo_root, empty_store)
             environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
             result = subprocess.run(
                 [sys.executable, "-m", "shoprec.cli", "pipeline", "--profile", "smoke", "--quiet"],
