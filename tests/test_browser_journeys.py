@@ -21,7 +21,6 @@ from deployment import free_ports
 from shoprec.artifact import save_model
 from shoprec.models import Recommender
 from shoprec.runs import EVALUATION_FILE
-from shoprec.tracking.store import DATABASE
 
 pytestmark = pytest.mark.browser
 STARTUP_TIMEOUT_S = 240  # the MLflow server imports for a minute on a loaded 2-core machine
@@ -83,18 +82,13 @@ def wait_until_up(url: str, process: subprocess.Popen | None = None) -> None:
 
 
 @pytest.fixture(scope="module")
-def pipeline_ui(tmp_path_factory, repo_root: Path, empty_store: Path) -> Iterator[tuple[str, Path]]:
-    """A scratch project after `shoprec pipeline --profile smoke`, and the MLflow UI on its
-    store as `make ui` serves it: the link it prints, and the run's directory."""
-    project = tmp_path_factory.mktemp("project")
-    for name in ("notebooks", "policy", "requirements.lock"):
-        (project / name).symlink_to(repo_root / name)
-    (project / ".shoprec").mkdir()
-    shutil.copyfile(empty_store, project / ".shoprec" / DATABASE)
-    environment = {**os.environ, "SHOPREC_PROJECT_DIR": str(project)}
+def pipeline_ui(smoke_run) -> Iterator[tuple[str, Path]]:
+    """The MLflow UI as `make ui` serves it, on the session's smoke pipeline run's store (read
+    only): the link it prints, and the run's directory."""
+    assert smoke_run.returncode == 0, smoke_run.stderr
+    environment = {**os.environ, **smoke_run.environment}
     environment.pop("MLFLOW_TRACKING_URI", None)
     (port,) = free_ports(1)
-    # The UI starts (a minute of imports) while the pipeline runs.
     ui = subprocess.Popen(
         [sys.executable, "-m", "shoprec.tracking.ui", "--port", str(port)],
         env=environment, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -102,13 +96,8 @@ def pipeline_ui(tmp_path_factory, repo_root: Path, empty_store: Path) -> Iterato
     )  # fmt: skip
     try:
         link = ui.stdout.readline().rpartition(": ")[2].strip()
-        pipeline = subprocess.run(
-            [sys.executable, "-m", "shoprec.cli", "pipeline", "--profile", "smoke", "--quiet"],
-            env=environment, capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
-        assert pipeline.returncode == 0, pipeline.stderr
         wait_until_up(f"http://127.0.0.1:{port}/health", ui)
-        yield link, (project / "runs" / "latest").resolve()
+        yield link, smoke_run.run_dir
     finally:
         os.killpg(ui.pid, signal.SIGTERM)
         ui.wait(timeout=60)

@@ -1,40 +1,25 @@
-"""05_monitor runs headless in the smoke profile on an event database the simulator makes, and
-re-executing it reproduces its committed file byte for byte (`make execute-notebooks` leaves it
-unchanged: no timings in its outputs). Its early states: tests/test_monitor_states.py."""
+"""05_monitor runs headless in the smoke profile on an event database the simulator makes: it
+finds the taste shift and the CTR drop, and its intervals hold the simulator's truth. (That it
+executes again into its committed file, byte for byte: tests/test_execute.py; its early states:
+tests/test_monitor_states.py.)"""
 
 import json
-import shutil
 from pathlib import Path
 
 import papermill
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from shoprec.devtools.execute import execute_in_place
+from shoprec.execution import execute_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_monitor.ipynb"
 
 pytestmark = pytest.mark.notebook
 
 
-def test_monitor_notebook_reexecutes_to_its_committed_file_and_reports_the_truth(
-    tmp_path: Path, repo_root: Path
-) -> None:
-    # A scratch repository: the notebook, the ruff configuration it is formatted with, and the
-    # policy it reads; its own runs/ for what it writes.
-    (tmp_path / "notebooks").mkdir()
-    shutil.copyfile(repo_root / "pyproject.toml", tmp_path / "pyproject.toml")
-    (tmp_path / "policy").symlink_to(repo_root / "policy")
-    copy = tmp_path / "notebooks" / NOTEBOOK.name
-    shutil.copyfile(NOTEBOOK, copy)
-
-    execute_in_place(copy, tmp_path)  # what `make execute-notebook NB=...` does
-
-    assert copy.read_bytes() == NOTEBOOK.read_bytes(), (
-        "re-executing notebooks/05_monitor.ipynb changed it: its outputs are not deterministic, "
-        "or it was edited without `make execute-notebook NB=notebooks/05_monitor.ipynb`"
-    )
-    record = json.loads((tmp_path / "runs/notebooks/05_monitor/monitor.json").read_text())
+def test_monitor_notebook_reports_drop_drift_and_the_truth(tmp_path: Path) -> None:
+    execute_notebook(NOTEBOOK, tmp_path / "05_monitor.ipynb", {"output_dir": str(tmp_path)})
+    record = json.loads((tmp_path / "monitor.json").read_text())
     assert record["champion"] == "1" and record["challenger"] == "2"
     versions = record["summary"]["versions"]
     assert versions["1"]["impressions"] + versions["2"]["impressions"] == 1800
