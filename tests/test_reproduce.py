@@ -1,6 +1,9 @@
 """`shoprec reproduce` and `shoprec runs compare` on real smoke-profile runs."""
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,16 +15,26 @@ from shoprec.tracking.compare import ABSENT, Difference, compare
 pytestmark = pytest.mark.notebook
 
 
-def test_reproduce_is_identical_and_a_changed_parameter_is_named(shoprec, project: Path) -> None:
-    first = shoprec("pipeline", "--profile", "smoke", "--quiet")
-    assert first.returncode == 0, first.stderr
-    original = (project / "runs" / "latest").resolve().name
+def test_reproduce_is_identical_and_a_changed_parameter_is_named(
+    smoke_run, monkeypatch: pytest.MonkeyPatch, project: Path
+) -> None:
+    """Reproductions of the shared smoke run, in its project (they leave `latest` and the
+    registry alone); the re-run, which ships, in a project of its own."""
+    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(smoke_run.project))
+
+    def shoprec(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "shoprec.cli", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+    assert smoke_run.returncode == 0, smoke_run.stderr
+    original = smoke_run.run_dir.name
+    shared = smoke_run.project
 
     same = shoprec("reproduce", original, "--quiet")
     assert same.returncode == 0, same.stdout
     lines = same.stdout.splitlines()
     assert lines[0].startswith(f"reproducing run {original} as run ")
-    copy = project / "runs" / lines[0].split(" as run ")[1].split(" -> ")[0]
+    copy = shared / "runs" / lines[0].split(" as run ")[1].split(" -> ")[0]
     assert lines[1].startswith("parameters: ") and lines[1].endswith(" identical, 0 different")
     assert lines[2].startswith("metrics: ") and lines[2].endswith(" identical, 0 different")
     assert lines[3] == f"reproduced: run {copy.name} is identical to run {original}"
@@ -31,7 +44,7 @@ def test_reproduce_is_identical_and_a_changed_parameter_is_named(shoprec, projec
     assert (copy / "tracking.json").is_file()
 
     # A reproduction checks; it does not ship: latest stays, no version is registered for it.
-    assert (project / "runs" / "latest").resolve().name == original
+    assert (shared / "runs" / "latest").resolve().name == original
     listed = shoprec("runs", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     rows = {row["run_id"]: row for row in json.loads(listed.stdout)}
@@ -77,6 +90,8 @@ def test_reproduce_is_identical_and_a_changed_parameter_is_named(shoprec, projec
     assert unknown.returncode == 2
     assert "known runs: " in unknown.stderr and original in unknown.stderr
 
+    shutil.copytree(smoke_run.run_dir, project / "runs" / original, symlinks=True)
+    monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(project))
     rerun = shoprec("pipeline", "--rerun", original, "--quiet", "-p", "k=5")
     assert rerun.returncode == 0, rerun.stderr
     shipped = (project / "runs" / "latest").resolve()
