@@ -25,12 +25,12 @@ def ctr_over_time(by_bucket: pd.DataFrame, window_start: datetime) -> Figure:
     for version, rows in by_bucket.groupby("model_version"):
         axis.plot(rows["bucket"], rows["ctr"], marker="o", label=f"version {version}")
         axis.fill_between(rows["bucket"], rows["ctr_low"], rows["ctr_high"], alpha=0.2)
-    axis.axvline(window_start, color="grey", linestyle="--", linewidth=1)
     axis.set_ylabel("CTR (lists with a click)")
     axis.set_title("CTR by version; dashed: start of the window judged")
     if by_bucket.empty:
         _empty(axis)
     else:
+        axis.axvline(window_start, color="grey", linestyle="--", linewidth=1)
         axis.legend()
     figure.autofmt_xdate()
     return figure
