@@ -40,3 +40,9 @@ def test_docs_pages_load_their_assets_from_the_service(
         response = client.get(link)
         assert response.status_code == 200 and len(response.content) > 1000, link
     assert '"validatorUrl": null' in html or page == "/redoc"  # no online validator badge
+
+
+def test_redoc_keeps_the_page_on_the_service(client: TestClient) -> None:
+    policy = client.get("/redoc").headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "img-src 'self' data:" in policy
+    assert "/redoc" not in client.get("/openapi.json").json()["paths"]

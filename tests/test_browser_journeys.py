@@ -1,5 +1,5 @@
 """What the team opens on day one, in a real browser, offline: the MLflow UI on a pipeline run,
-and a service's API docs (/docs). Headless Chromium (the system's, .ci/install-browser)
+and a service's API docs (/docs, /redoc). Headless Chromium (the system's, .ci/install-browser)
 driven by Playwright; every request a page makes is recorded, and none may leave 127.0.0.1."""
 
 import json
@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -49,22 +50,39 @@ def browser() -> Iterator:
         chromium.close()
 
 
+@dataclass
+class Requests:
+    """Every URL a page requested, and those the browser stopped: by the page's own
+    Content-Security-Policy ("csp"), before anything was sent."""
+
+    made: list[str] = field(default_factory=list)
+    stopped_by_policy: set[str] = field(default_factory=set)
+
+    def leaving(self) -> list[str]:
+        """The requests to anywhere but 127.0.0.1 that the browser sent (data: and blob: URLs
+        stay in the page)."""
+        return [
+            url
+            for url in self.made
+            if urlsplit(url).scheme not in ("data", "blob")
+            and urlsplit(url).hostname != "127.0.0.1"
+            and url not in self.stopped_by_policy
+        ]
+
+
 def open_page(browser, url: str) -> tuple:
-    """A new page at `url`, and the list of every URL it requests (filled as it loads)."""
+    """A new page at `url`, and the `Requests` it makes (recorded as it loads)."""
     page = browser.new_page(viewport={"width": 1800, "height": 1000})
-    requested: list[str] = []
-    page.on("request", lambda request: requested.append(request.url))
+    requests = Requests()
+    page.on("request", lambda request: requests.made.append(request.url))
+
+    def failed(request) -> None:
+        if request.failure == "csp":
+            requests.stopped_by_policy.add(request.url)
+
+    page.on("requestfailed", failed)
     page.goto(url, wait_until="load", timeout=PAGE_TIMEOUT_MS)
-    return page, requested
-
-
-def leaving(requested: list[str]) -> list[str]:
-    """The requests that went anywhere but 127.0.0.1 (data: and blob: URLs stay in the page)."""
-    return [
-        url
-        for url in requested
-        if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).hostname != "127.0.0.1"
-    ]
+    return page, requests
 
 
 def wait_until_up(url: str, process: subprocess.Popen | None = None) -> None:
@@ -110,7 +128,7 @@ def test_mlflow_ui_opens_on_the_runs_list_with_the_runs_ndcg(browser, pipeline_u
     link, run_dir = pipeline_ui
     ndcg = json.loads((run_dir / EVALUATION_FILE).read_text())["metrics"]["candidate"]["ndcg"]
 
-    page, requested = open_page(browser, link)
+    page, requests = open_page(browser, link)
 
     header = page.locator('.ag-header-cell[col-id="metrics.`ndcg_at_10`"]')
     header.wait_for(timeout=PAGE_TIMEOUT_MS)
@@ -124,7 +142,7 @@ def test_mlflow_ui_opens_on_the_runs_list_with_the_runs_ndcg(browser, pipeline_u
     assert dataset.startswith("synthetic-smoke (")
     assert page.get_by_text("Headline metrics").first.is_visible()  # the saved view
     page.close()
-    assert requested and leaving(requested) == []
+    assert requests.made and requests.leaving() == [] and not requests.stopped_by_policy
 
 
 @pytest.fixture(scope="module")
@@ -157,12 +175,30 @@ def service(tmp_path_factory, cooccurrence_model: Recommender) -> Iterator[tuple
 def test_docs_lists_every_endpoint_with_nothing_from_the_network(browser, service) -> None:
     url, paths = service
 
-    page, requested = open_page(browser, f"{url}/docs")
+    page, requests = open_page(browser, f"{url}/docs")
 
     page.locator(".opblock").first.wait_for(timeout=PAGE_TIMEOUT_MS)
     shown = {text.strip() for text in page.locator(".opblock-summary-path").all_inner_texts()}
     assert shown == paths and {"/recommendations", "/similar-items", "/events"} <= shown
     assert page.locator(".swagger-ui .info .title").inner_text().startswith("shoprec")
     page.close()
-    assert any(u.endswith("/static-offline-docs/swagger-ui-bundle.js") for u in requested)
-    assert leaving(requested) == []
+    assert any(u.endswith("/static-offline-docs/swagger-ui-bundle.js") for u in requests.made)
+    assert requests.leaving() == [] and not requests.stopped_by_policy
+
+
+@pytest.mark.service
+@pytest.mark.xdist_group("browser-service")
+def test_redoc_renders_the_api_with_nothing_from_the_network(browser, service) -> None:
+    url, paths = service
+
+    page, requests = open_page(browser, f"{url}/redoc")
+
+    page.locator(".api-content h1").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    assert page.locator(".api-content h1").first.inner_text().startswith("shoprec")
+    text = page.locator(".api-content").inner_text()
+    assert all(path in text for path in paths), sorted(p for p in paths if p not in text)
+    page.close()
+    assert any(u.endswith("/static-offline-docs/redoc.standalone.js") for u in requests.made)
+    # ReDoc's bundle asks cdn.redoc.ly for its maker's logo; the page's policy stops it unsent
+    assert requests.leaving() == []
+    assert requests.stopped_by_policy <= {"https://cdn.redoc.ly/redoc/logo-mini.svg"}

@@ -16,6 +16,7 @@ from fastapi_offline import FastAPIOffline
 from shoprec.artifact import ArtifactError
 from shoprec.deploy import control
 from shoprec.service import metrics
+from shoprec.service.docs import add_redoc
 from shoprec.service.routes import router
 from shoprec.service.served import ServedModel, load_served_model
 from shoprec.service.swap import ModelHolder, SwapWatcher
@@ -197,7 +198,9 @@ def create_app(
         lifespan=lifespan,
         description="Recommendations for the shop's catalogue; see the README for examples.",
         swagger_ui_parameters={"validatorUrl": None},
+        redoc_url=None,
     )
+    add_redoc(app)
     app.state.holder = holder
     app.state.impressions = impressions
     app.state.environment = environment
