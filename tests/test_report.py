@@ -23,7 +23,7 @@ from shoprec.report.bootstrap import BETTER, NO_CHANGE, WORSE
 from shoprec.report.cache import SIDE_RECORD, SideCache, data_fingerprint, side_key
 from shoprec.report.changes import lock
 from shoprec.report.command import clear_previous_report, resolve_sides
-from shoprec.report.environments import build_venv
+from shoprec.report.environments import build_venv, mismatches
 from shoprec.report.errors import ReportError
 from shoprec.report.inputs import LISTS_FILE, load_side
 from shoprec.report.segments import HEAD, LONG, SHORT, TAIL, populations
@@ -303,6 +303,17 @@ def test_a_half_written_cache_entry_is_not_read_and_is_replaced(tmp_path: Path):
     assert json.loads((entry / SIDE_RECORD).read_text())["run_id"] == "r"
 
 
+def test_a_side_runs_here_only_if_this_environment_holds_its_lock(repo_root: Path):
+    lock = (repo_root / "requirements.lock").read_bytes()
+    assert mismatches(lock) == []  # make setup synced this environment to the project's lock
+    numpy = next(line for line in lock.decode().splitlines() if line.startswith("numpy=="))
+    other = lock.decode().replace(numpy, "numpy==0.0.1 \\")
+    other += "no-such-package==1.0\nnever-here==2.0 ; sys_platform == 'never'\n"
+    found = mismatches(other.encode())
+    assert found[0] == "no-such-package 1.0 (not installed)"
+    assert found[1].startswith("numpy 0.0.1 (installed: ") and len(found) == 2
+
+
 def test_a_venv_is_built_once_per_lock_file(tmp_path: Path):
     python = build_venv(b"", tmp_path / "venvs" / "empty")
     assert python.exists()
@@ -406,7 +417,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> dict[s
         output, _ = process.communicate(timeout=900)
         report = json.loads((root / name / "report.json").read_text())
         found[name] = {"exit": process.returncode, "output": output, "report": report,
-                       "out": root / name}  # fmt: skip
+                       "out": root / name, "repo": repo}  # fmt: skip
 
     finish("identical", start("identical"))  # base and head run at once; base is cached
     later = {name: start(name) for name in ("popularity", "markdown", "broken")}  # heads at once
@@ -439,6 +450,8 @@ def test_identical_code_gives_delta_zero_and_no_significant_change_everywhere(re
     assert report["changed"]["other_files"] == ["README.md"]
     assert report["changed"]["model"]["hyperparameters"] == []
     assert report["notes"] == []  # the report's metrics agree with each side's evaluation.json
+    worktrees = _git(identical["repo"], "worktree", "list", "--porcelain")
+    assert worktrees.count("worktree ") == 1  # each side's worktree is gone
     evaluation = report["gate"]["checks"][0]["value"]
     assert report["metrics"]["ndcg"]["head"] == pytest.approx(evaluation, abs=1e-6)
 

@@ -3,7 +3,6 @@ trained (algorithm and hyperparameters, tuned ones included), notebooks (each wi
 page), package modules and the lock file's packages."""
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,13 @@ import nbformat
 from shoprec.devtools.nbdiff_html import write_diff_page
 from shoprec.report import git
 from shoprec.report.cache import SIDE_RECORD
+from shoprec.report.environments import pins
 from shoprec.tracking import compare, results
 from shoprec.tracking.provenance import LOCK_FILE
 
 PACKAGE = "src/shoprec"
 DIFF_PAGES = Path("notebook-diffs")
 STATUS = {"A": "added", "M": "modified", "D": "deleted", "T": "type changed"}
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", re.MULTILINE)
 
 
 def changed(
@@ -126,7 +125,7 @@ def lock(repo: Path, base: str, head: str) -> dict[str, Any]:
     """Whether the lock file changed, and each package whose pinned version did."""
     before = (git.show(repo, base, LOCK_FILE) or b"").decode()
     after = (git.show(repo, head, LOCK_FILE) or b"").decode()
-    old, new = dict(PIN.findall(before)), dict(PIN.findall(after))
+    old, new = pins(before.encode()), pins(after.encode())
     packages = [
         {"name": name, "base": old.get(name), "head": new.get(name)}
         for name in sorted(set(old) | set(new), key=str.lower)

@@ -3,16 +3,17 @@
 import argparse
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from shoprec.datasets import DATASETS, PROFILES
 from shoprec.params import check_choice
 from shoprec.pipeline.plan import check_overrides, parse_overrides
 from shoprec.report import git
+from shoprec.report.bootstrap import WORSE
 from shoprec.report.cache import SideCache, data_fingerprint
 from shoprec.report.changes import DIFF_PAGES, changed
 from shoprec.report.comparison import compare
-from shoprec.report.environments import current_lock_sha256
 from shoprec.report.errors import ReportError, SideFailed
 from shoprec.report.inputs import load_side
 from shoprec.report.plots import PLOTS, write_plots
@@ -91,6 +92,7 @@ def report_command(args: argparse.Namespace) -> int:
             f"({', '.join(uncommitted[:5])}{' ...' if len(uncommitted) > 5 else ''})",
             file=sys.stderr,
         )
+    started = time.perf_counter()
     out = args.out or repo / REPORTS_DIR / f"{git.short(base.commit)}..{git.short(head.commit)}"
     clear_previous_report(out)
     try:
@@ -100,13 +102,13 @@ def report_command(args: argparse.Namespace) -> int:
             spec,
             side_cache(),
             cache_root() / "venvs",
-            current_lock_sha256(repo),
             out / LOGS_DIR,
         )
     except SideFailed as error:
         sides = ({"ref": side.ref, "commit": side.commit} for side in (base, head))
         write_failure(out, *sides, str(error))
         raise
+    ran = time.perf_counter()
     sides = Sides(
         runs["base"],
         runs["head"],
@@ -132,8 +134,12 @@ def report_command(args: argparse.Namespace) -> int:
     print(f"{base.label} -> {head.label}, {comparison.users['head']:,} test users:")
     print("\n".join(estimate_line(name, k, found) for name, found in comparison.metrics.items()))
     print(f"  head's evaluation: {report['gate']['status']}")
-    print(f"report: {out / REPORT_MD}")
+    done = time.perf_counter()
+    print(
+        f"report: {out / REPORT_MD} in {done - started:.1f} s "
+        f"(sides {ran - started:.1f} s, comparison, plots and diffs {done - ran:.1f} s)"
+    )
     failed = not report["gate"]["passed"] or any(
-        found.verdict == "worse" for found in comparison.metrics.values()
+        found.verdict == WORSE for found in comparison.metrics.values()
     )
     return 1 if args.check and failed else 0

@@ -1,22 +1,36 @@
-"""The Python each side runs in: the current one when its lock file equals the project's, else
-a virtual environment built from the side's own lock file with uv, kept by the lock's hash; and
-an empty tracking store made by that Python's MLflow, copied into each side's worktree (creating
-MLflow's tables takes seconds)."""
+"""The Python each side runs in: the current one when it holds exactly the packages the side's
+lock file pins (the lock it was built from is the side's), else a virtual environment built from
+the side's own lock file with uv, kept by the lock's hash; and an empty tracking store made by
+that Python's MLflow, copied into each side's worktree (creating MLflow's tables takes seconds).
+
+The current environment is judged by what is installed, not by which lock file sits in the
+project: a `.venv` not synced since the lock changed, or another checkout's environment, does
+not pass for the side's."""
 
 import fcntl
 import hashlib
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
-from shoprec.checksums import file_sha256
+from packaging.markers import Marker
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
 from shoprec.report.errors import SideFailed
 from shoprec.tracking.provenance import LOCK_FILE
 
 BUILT = ".shoprec-report-built"  # written last: a venv without it is rebuilt
+# A pinned requirement line of a lock file: name (extras), version, then an optional marker.
+PIN = re.compile(
+    r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)[ \t]*(?:;([^\\\n]*))?",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
@@ -32,20 +46,46 @@ def lock_sha256(lock: bytes) -> str:
     return hashlib.sha256(lock).hexdigest()
 
 
-def current_lock_sha256(project: Path) -> str | None:
-    """The hash of the lock file the current environment was built from (the project's)."""
-    lock = project / LOCK_FILE
-    return file_sha256(lock) if lock.is_file() else None
+def pins(lock: bytes) -> dict[str, str]:
+    """Each package a lock file pins for this platform, by normalised name, and its version."""
+    found = {}
+    for match in PIN.finditer(lock.decode()):
+        name, version, marker = match.groups()
+        if marker and not Marker(marker.strip()).evaluate():
+            continue
+        found[canonicalize_name(name)] = version
+    return found
 
 
-def environment_for(lock: bytes, current_lock: str | None, venvs: Path) -> Environment:
-    """The current interpreter if `lock` is the current one's lock file, else a venv built from
+def mismatches(lock: bytes) -> list[str]:
+    """How the current environment differs from what `lock` pins (empty: it is that lock's)."""
+    installed = {
+        canonicalize_name(dist.metadata["Name"]): dist.version
+        for dist in metadata.distributions()
+        if dist.metadata["Name"]
+    }
+    found = []
+    for name, version in sorted(pins(lock).items()):
+        if name not in installed:
+            found.append(f"{name} {version} (not installed)")
+        elif Version(installed[name]) != Version(version):
+            found.append(f"{name} {version} (installed: {installed[name]})")
+    return found
+
+
+def environment_for(lock: bytes, venvs: Path) -> Environment:
+    """The current interpreter if it holds exactly what `lock` pins, else a venv built from
     `lock` under `venvs` (once per lock hash; later calls reuse it)."""
+    differences = mismatches(lock)
+    if not differences:
+        return Environment(Path(sys.executable), "the current environment (its lock file's)")
     sha = lock_sha256(lock)
-    if sha == current_lock:
-        return Environment(Path(sys.executable), "the current environment (same lock file)")
+    shown = ", ".join(differences[:3]) + (
+        f" and {len(differences) - 3} more" if len(differences) > 3 else ""
+    )
     return Environment(
-        build_venv(lock, venvs / sha[:16]), f"a venv built from its {LOCK_FILE} ({sha[:12]})"
+        build_venv(lock, venvs / sha[:16]),
+        f"a venv built from its {LOCK_FILE} ({sha[:12]}; the current environment lacks {shown})",
     )
 
 

@@ -93,8 +93,9 @@ def worktree(repo: Path, commit: str, path: Path) -> Iterator[Path]:
     try:
         yield path
     finally:
-        subprocess.run(
+        removed = subprocess.run(
             ["git", "worktree", "remove", "--force", str(path)], cwd=repo, capture_output=True
         )
         shutil.rmtree(path, ignore_errors=True)
-        subprocess.run(["git", "worktree", "prune"], cwd=repo, capture_output=True)
+        if removed.returncode:  # its folder went first: drop git's record of it
+            subprocess.run(["git", "worktree", "prune"], cwd=repo, capture_output=True)

@@ -58,7 +58,10 @@ def _metrics_at_k(comparison: Comparison) -> Figure:
 
 def _deltas_at_k(comparison: Comparison) -> Figure:
     method = "paired" if comparison.paired else "unpaired"
-    figure, axes = _grid(f"head - base at each k, with its 95% {method} bootstrap interval")
+    figure, axes = _grid(
+        f"head - base at each k, with its 95% {method} bootstrap interval\n"
+        "(green: better, red: worse, grey: no significant change)"
+    )
     ks = np.arange(1, comparison.depth + 1)
     for ax, name in zip(axes, METRICS, strict=True):
         curve = comparison.curves[name]
@@ -77,7 +80,11 @@ def _deltas_at_k(comparison: Comparison) -> Figure:
 
 def _segment_deltas(comparison: Comparison) -> Figure:
     k = comparison.k
-    figure, axes = _grid(f"head - base at k = {k} by segment, with 95% intervals", share_k=False)
+    figure, axes = _grid(
+        f"head - base at k = {k} by segment, with 95% intervals\n"
+        "(green: better, red: worse, grey: no significant change)",
+        share_k=False,
+    )
     rows = [("all test users", comparison.metrics)]
     rows += [(segment.name, segment.metrics) for segment in comparison.segments]
     positions = np.arange(len(rows))[::-1]

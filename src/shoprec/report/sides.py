@@ -116,7 +116,6 @@ def run_sides(
     spec: Spec,
     cache: SideCache,
     venvs: Path,
-    current_lock: str | None,
     logs: Path,
 ) -> dict[str, SideRun]:
     """Each side's results by name: from the cache, else from its pipeline (all at once)."""
@@ -136,7 +135,7 @@ def run_sides(
     logs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="shoprec-report-") as workspace, ExitStack() as stack:
         running = {
-            key: _start(stack, repo, same[0], spec, Path(workspace), venvs, current_lock, logs)
+            key: _start(stack, repo, same[0], spec, Path(workspace), venvs, logs)
             for key, same in to_run.items()
         }
         for key, pipeline in running.items():
@@ -205,11 +204,10 @@ def _start(
     spec: Spec,
     workspace: Path,
     venvs: Path,
-    current_lock: str | None,
     logs: Path,
 ) -> _Pipeline:
     """Start a side's pipeline in a worktree that `stack` removes (after stopping it)."""
-    environment = environment_for(side.lock, current_lock, venvs)
+    environment = environment_for(side.lock, venvs)
     store = empty_tracking_store(environment, side.lock, venvs.parent / "stores")
     tree = stack.enter_context(git.worktree(repo, side.commit, workspace / side.name))
     local_database(tree).parent.mkdir(parents=True, exist_ok=True)
