@@ -121,6 +121,9 @@ def test_a_query_dataset_names_its_database_without_the_password() -> None:
                                   "columns": {"user_id": "customer"}}}}}  # fmt: skip
     assert source_of(record) == ("sql", {"url": f"postgresql://reader:{MASK}@db/shop",
                                          "query": "select 1"})  # fmt: skip
+    events = {"parameters": {"01": {"dataset": "events", "dataset_options": {}}}}
+    assert source_of(events) == ("sql", {"url": "the project's event store",
+                                         "environment": "production"})  # fmt: skip
     movielens = {"parameters": {"01": {"dataset": "movielens-100k", "dataset_options": {}}}}
     assert source_of(movielens) == (
         "http",

@@ -65,6 +65,9 @@ def source_of(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return "http", {"url": MOVIELENS[name].url}
     if name == "file":
         return "local", {"uri": str(options.get("path"))}
+    if name == "events":
+        return "sql", redact({"url": options.get("url", "the project's event store"),
+                              "environment": options.get("environment", "production")})  # fmt: skip
     return "sql", redact({key: value for key, value in options.items() if key != "columns"})
 
 

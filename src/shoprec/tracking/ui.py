@@ -17,6 +17,8 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from shoprec.tracking.results import HEADLINE_METRICS
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -61,8 +63,6 @@ def save_headline_view(
 
 
 def _headline_order(name: str) -> tuple[int, str]:
-    from shoprec.tracking.results import HEADLINE_METRICS
-
     prefixes = [f"{metric}_at_" for metric in HEADLINE_METRICS]
     rank = next((i for i, prefix in enumerate(prefixes) if name.startswith(prefix)), len(prefixes))
     return rank, name
