@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from shoprec.runs import EVALUATION_FILE, RUN_RECORD, read_run, runs_dir
+from shoprec.tracking.results import HEADLINE_METRICS
 from shoprec.tracking.store import REGISTERED_MODEL, TrackingError, client, tracking_uri
-
-HEADLINE_METRICS = ("ndcg", "precision", "recall", "map")
-"""The candidate's metrics at k that a row shows."""
 
 
 @dataclass(frozen=True)
