@@ -312,6 +312,10 @@ def test_a_side_runs_here_only_if_this_environment_holds_its_lock(repo_root: Pat
     found = mismatches(other.encode())
     assert found[0] == "no-such-package 1.0 (not installed)"
     assert found[1].startswith("numpy 0.0.1 (installed: ") and len(found) == 2
+    without_scipy = "\n".join(
+        line for line in lock.decode().splitlines() if not line.startswith("scipy==")
+    )
+    assert mismatches(without_scipy.encode())[0].startswith("no scipy (installed: ")
 
 
 def test_a_venv_is_built_once_per_lock_file(tmp_path: Path):

@@ -26,6 +26,8 @@ from shoprec.report.errors import SideFailed
 from shoprec.tracking.provenance import LOCK_FILE
 
 BUILT = ".shoprec-report-built"  # written last: a venv without it is rebuilt
+# Installed beside a lock's packages by `make setup` and by build_venv: not part of any lock.
+NOT_LOCKED = frozenset({"shoprec", "pip", "setuptools", "wheel", "uv"})
 # A pinned requirement line of a lock file: name (extras), version, then an optional marker.
 PIN = re.compile(
     r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)[ \t]*(?:;([^\\\n]*))?",
@@ -58,18 +60,25 @@ def pins(lock: bytes) -> dict[str, str]:
 
 
 def mismatches(lock: bytes) -> list[str]:
-    """How the current environment differs from what `lock` pins (empty: it is that lock's)."""
+    """How the current environment differs from what `lock` pins (empty: it is that lock's):
+    a package missing or at another version, or one the lock does not have (an optional import
+    can change what code does), the installers and shoprec itself aside."""
     installed = {
         canonicalize_name(dist.metadata["Name"]): dist.version
         for dist in metadata.distributions()
         if dist.metadata["Name"]
     }
+    wanted = pins(lock)
     found = []
-    for name, version in sorted(pins(lock).items()):
+    for name, version in sorted(wanted.items()):
         if name not in installed:
             found.append(f"{name} {version} (not installed)")
         elif Version(installed[name]) != Version(version):
             found.append(f"{name} {version} (installed: {installed[name]})")
+    found += [
+        f"no {name} (installed: {installed[name]})"
+        for name in sorted(set(installed) - set(wanted) - NOT_LOCKED)
+    ]
     return found
 
 
@@ -85,7 +94,7 @@ def environment_for(lock: bytes, venvs: Path) -> Environment:
     )
     return Environment(
         build_venv(lock, venvs / sha[:16]),
-        f"a venv built from its {LOCK_FILE} ({sha[:12]}; the current environment lacks {shown})",
+        f"a venv built from its {LOCK_FILE} ({sha[:12]}; the current environment differs: {shown})",
     )
 
 

@@ -358,12 +358,12 @@ def _cost_table(report: dict[str, Any]) -> str:
         *(f"| {name} | {a} | {b} | {c} |" for name, a, b, c in rows),
         "",
         "Times are single measurements on the machine that ran each side"
-        + (
-            f" (base's from its cached run of {report['base']['made_at']})"
-            if report["base"]["cached"]
-            else ""
+        + "".join(
+            f"; {name}'s from its cached run of {report[name]['made_at']}"
+            for name in ("base", "head")
+            if report[name]["cached"]
         )
-        + "; they are not part of any verdict.",
+        + ". They are not part of any verdict.",
     ]
     return "\n".join(lines) + "\n"
 

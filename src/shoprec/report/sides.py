@@ -145,6 +145,7 @@ def run_sides(
                 directory = kept.put(key, pipeline.run_dir(), record)
             else:
                 directory = cache.put(key, pipeline.run_dir(), record)
+            record = json.loads((directory / SIDE_RECORD).read_text())  # with its key
             for side in to_run[key]:
                 results[side.name] = SideRun(side, directory, record, cached=False)
     return results
