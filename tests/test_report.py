@@ -18,14 +18,16 @@ import pandas as pd
 import pytest
 
 from shoprec import cli
+from shoprec.metrics import ranking_metrics
 from shoprec.report import bootstrap, git
 from shoprec.report.bootstrap import BETTER, NO_CHANGE, WORSE
 from shoprec.report.cache import SIDE_RECORD, SideCache, data_fingerprint, side_key
 from shoprec.report.changes import lock
 from shoprec.report.command import clear_previous_report, resolve_sides
+from shoprec.report.comparison import compare
 from shoprec.report.environments import build_venv, mismatches
 from shoprec.report.errors import ReportError
-from shoprec.report.inputs import LISTS_FILE, load_side
+from shoprec.report.inputs import LISTS_FILE, SideData, load_side
 from shoprec.report.segments import HEAD, LONG, SHORT, TAIL, populations
 
 METRICS = ("ndcg", "precision", "recall", "map", "hit_rate", "coverage")
@@ -149,6 +151,54 @@ def test_values_outside_zero_to_one_are_refused():
         bootstrap.resampled_sums(np.zeros((4, 1)), counts)
     with pytest.raises(ValueError, match="empty"):
         bootstrap.draw_counts(0, 0)
+
+
+# The comparison of two sides, on made-up runs.
+
+
+def made_up_side(seed: int, users: int = 60, items: int = 80) -> SideData:
+    """A side whose lists (10 deep: curves to k = 10), held-out and training data are random,
+    and whose evaluation.json holds what shoprec.metrics gives for them."""
+    rng = np.random.default_rng(seed)
+    lists = pd.DataFrame(
+        [(user, item, rank + 1) for user in range(users)
+         for rank, item in enumerate(rng.choice(items, 10, replace=False))],
+        columns=["user_id", "item_id", "rank"],
+    )  # fmt: skip
+    test = pd.DataFrame({"user_id": np.arange(users), "item_id": rng.integers(0, items, users)})
+    train = pd.DataFrame(
+        {"user_id": rng.integers(0, users, 600), "item_id": rng.integers(0, items, 600)}
+    )
+    names = ("ndcg", "precision", "recall", "map", "hit_rate", "coverage")
+    own = ranking_metrics(lists, test, k=10, n_items=items, metrics=names)
+    evaluation = {"k": 10, "metrics": {"candidate": own}}
+    return SideData(lists, test, train, np.arange(items), evaluation, {}, {})
+
+
+def test_a_side_compared_with_itself_changes_nothing_and_agrees_with_its_evaluation():
+    side = made_up_side(1)
+    found = compare(side, side)
+    assert found.paired and found.k == 10 and found.depth == 10 and found.notes == []
+    assert all(e.delta == e.low == e.high == 0 for e in found.metrics.values())
+    assert found.metrics["ndcg"].base == side.evaluation["metrics"]["candidate"]["ndcg"]
+    assert found.metrics["coverage"].base == side.evaluation["metrics"]["candidate"]["coverage"]
+    assert [segment.name for segment in found.segments] == [SHORT, LONG, HEAD, TAIL]
+
+
+def test_a_side_whose_own_metrics_differ_from_the_reports_is_named():
+    side = made_up_side(1)
+    side.evaluation["metrics"]["candidate"]["ndcg"] += 0.01
+    [note] = compare(side, made_up_side(1)).notes
+    assert note.startswith("base's own evaluation gives nDCG@10 = ")
+    assert "the metric code differs between base and this report" in note
+
+
+def test_different_held_out_data_are_compared_unpaired_and_said_so():
+    base, head = made_up_side(1), made_up_side(2)
+    found = compare(base, head)
+    assert not found.paired
+    assert "unpaired bootstrap" in found.notes[0]
+    assert found.metrics["ndcg"].low < found.metrics["ndcg"].delta < found.metrics["ndcg"].high
 
 
 # Segments.

@@ -97,8 +97,8 @@ def compare(base: SideData, head: SideData) -> Comparison:
         head_counts,
     )
     metrics = {name: curves[name][k - 1] for name in METRICS}
-    for label, side, which in (("base", base, "base"), ("head", head, "head")):
-        notes += _disagreements(label, side, {n: getattr(e, which) for n, e in metrics.items()})
+    for name, side in (("base", base), ("head", head)):
+        notes += _disagreements(name, side, {m: getattr(e, name) for m, e in metrics.items()})
     segments = _segments(base, head, base_lists, head_lists, k, paired)
     users = {"base": len(base_users), "head": len(head_users)}
     return Comparison(k, paired, users, metrics, curves, segments, notes)

@@ -88,7 +88,7 @@ def read_side(repo: Path, name: str, ref: str, commit: str) -> Side:
     notebook = git.show(repo, commit, EVALUATE_NOTEBOOK)
     if notebook is None:
         raise ReportError(f"{name} {git.short(commit)} ({ref}): has no {EVALUATE_NOTEBOOK}")
-    missing = [name for name in REPORT_INPUTS if name.encode() not in notebook]
+    missing = [file for file in REPORT_INPUTS if file.encode() not in notebook]
     if missing:
         raise ReportError(
             f"{name} {git.short(commit)} ({ref}): its {EVALUATE_NOTEBOOK} does not write "
