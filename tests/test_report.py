@@ -9,6 +9,7 @@ the markdown-only head then run at once, each in its own `shoprec report`, again
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -560,3 +561,27 @@ def test_a_head_whose_pipeline_fails_gets_a_report_saying_so(reports):
     assert "No report: a side failed" in markdown and "01_explore_data" in markdown
     assert "broken on purpose" in broken["report"]["error"]
     assert (broken["out"] / "logs" / "head-pipeline.log").is_file()
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("report")
+def test_a_report_stopped_by_sigterm_leaves_no_worktree_and_no_pipeline(reports, tmp_path: Path):
+    repo = reports["identical"]["repo"]
+    environment = {
+        **os.environ,
+        "SHOPREC_PROJECT_DIR": str(repo),
+        "SHOPREC_CACHE_DIR": str(tmp_path / "cache"),
+        "TMPDIR": str(tmp_path),
+    }
+    command = [sys.executable, "-m", "shoprec.cli", "report", *SMOKE, "--base", "main"]
+    command += ["--head", "markdown", "--out", str(tmp_path / "out")]
+    with subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, text=True) as report:
+        for line in report.stdout:  # both sides start (nothing is cached here)
+            if line.startswith("head ") and "running the pipeline" in line:
+                break
+        report.send_signal(signal.SIGTERM)
+        assert report.wait(timeout=120) == 128 + signal.SIGTERM
+    assert _git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert not list(tmp_path.glob("shoprec-report-*"))  # the sides' workspace is gone
+    log = (tmp_path / "out" / "logs" / "head-pipeline.log").read_text()
+    assert "succeeded" not in log  # the pipeline was stopped, not left to run

@@ -2,11 +2,13 @@
 
 import argparse
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
 
 from shoprec.datasets import DATASETS, PROFILES
+from shoprec.errors import exit_code_of_signal
 from shoprec.params import check_choice
 from shoprec.pipeline.plan import check_overrides, parse_overrides
 from shoprec.report import git
@@ -78,7 +80,30 @@ def clear_previous_report(out: Path) -> None:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    """`shoprec report`: the report on what head does to the model, compared with base."""
+    """`shoprec report`: the report on what head does to the model, compared with base.
+
+    SIGTERM stops it as Ctrl-C does: the sides' pipelines are stopped and their worktrees
+    removed before it exits.
+    """
+    received = []
+
+    def stop(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        return _report(args)
+    except KeyboardInterrupt:
+        if not received:
+            raise  # Ctrl-C: the command line reports it (exit 130)
+        print("shoprec report: stopped by SIGTERM; the sides' pipelines too", file=sys.stderr)
+        return exit_code_of_signal(received[0])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _report(args: argparse.Namespace) -> int:
     repo = git.repository_root(project_dir())
     spec = build_spec(args)
     base, head, uncommitted = resolve_sides(repo, args.base, args.head)
