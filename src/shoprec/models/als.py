@@ -9,6 +9,14 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from shoprec.models.base import Recommender
+from shoprec.models.topk import (
+    empty_heaps,
+    empty_lists,
+    in_parallel,
+    offer_rows,
+    tie_places,
+    write_lists,
+)
 from shoprec.params import (
     check_non_negative_int,
     check_positive_int,
@@ -96,8 +104,42 @@ class ALSRecommender(Recommender):
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[user_rows] @ self.item_factors_.T
 
+    def _ranked(
+        self, rows: np.ndarray, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return rank_by_factors(self, rows, k, exclude_seen)  # `_score`, a block at a time
+
     def _similarity(self, item_rows: np.ndarray) -> np.ndarray:
         # The cosine of the item vectors.
         norms = np.linalg.norm(self.item_factors_, axis=1)
         unit = self.item_factors_ / np.where(norms > 0, norms, 1.0)[:, None]
         return unit[item_rows] @ unit.T
+
+
+USERS_PER_BLOCK = 256
+ITEMS_PER_BLOCK = 2_048
+"""A block of scores, 256 x 2,048 float64 (4 MB), stays in cache between BLAS and the heaps."""
+
+
+def rank_by_factors(
+    model: ALSRecommender, rows: np.ndarray, k: int, exclude_seen: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """`rank_scores` for ALS: each user's k best columns and rounded scores (-inf: an empty
+    place). The products of `_score` are computed a block of users x a block of items at a
+    time, each block offered to the users' heaps while in cache; blocks of users on every core.
+    """
+    columns, scores = empty_lists(len(rows), k)
+    order = model.popular_items_
+    place = tie_places(order)
+    seen = (model.seen_indptr_, model.seen_indices_, model.seen_weights_)
+    items = model.item_factors_
+
+    def rank(batch: slice) -> None:
+        users, heaps = model.user_factors_[rows[batch]], empty_heaps(batch.stop - batch.start, k)
+        for first in range(0, len(items), ITEMS_PER_BLOCK):
+            block = users @ items[first : first + ITEMS_PER_BLOCK].T
+            offer_rows(block, first, rows[batch], *seen, exclude_seen, place, *heaps)
+        write_lists(*heaps, order, columns[batch], scores[batch])
+
+    in_parallel(len(rows), USERS_PER_BLOCK, rank)
+    return columns, scores

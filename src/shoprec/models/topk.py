@@ -112,6 +112,68 @@ def write_best_first(
 
 
 @numba.njit(nogil=True, cache=True)
+def offer_rows(
+    scores: np.ndarray,
+    first_item: int,
+    rows: np.ndarray,
+    seen_indptr: np.ndarray,
+    seen_indices: np.ndarray,
+    seen_weights: np.ndarray,
+    exclude_seen: bool,
+    place: np.ndarray,
+    heap_scores: np.ndarray,
+    heap_places: np.ndarray,
+    sizes: np.ndarray,
+) -> None:
+    """Offer each row of `scores` (one user's scores for the items from `first_item` on) to that
+    user's heap: the rows of `heap_scores`, `heap_places` and `sizes` (`empty_heaps`).
+
+    `rows` are the users' rows of the seen items (CSR): with `exclude_seen`, their items seen
+    with a nonzero weight are left out (set to -inf in `scores`). `place` is each item's place
+    in the tie order. A user's items may come in several calls, a block of items each.
+    """
+    scratch = np.empty(1)
+    pattern = scratch.view(np.int64)
+    last_item = first_item + scores.shape[1]
+    for row in range(scores.shape[0]):
+        user_scores, best, best_places = scores[row], heap_scores[row], heap_places[row]
+        if exclude_seen:
+            for at in range(seen_indptr[rows[row]], seen_indptr[rows[row] + 1]):
+                item = seen_indices[at]
+                if seen_weights[at] != 0 and first_item <= item < last_item:
+                    user_scores[item - first_item] = -np.inf
+        size = sizes[row]
+        floor = entry_floor(best, size)
+        for column in range(len(user_scores)):
+            score = user_scores[column]
+            if score >= floor and score > -np.inf:  # NaN and -inf never enter
+                rounded = rounded_score(score, scratch, pattern)
+                size = offer(best, best_places, size, rounded, place[first_item + column])
+                floor = entry_floor(best, size)
+        sizes[row] = size
+
+
+@numba.njit(nogil=True, cache=True)
+def write_lists(
+    heap_scores: np.ndarray,
+    heap_places: np.ndarray,
+    sizes: np.ndarray,
+    order: np.ndarray,
+    items_out: np.ndarray,
+    scores_out: np.ndarray,
+) -> None:
+    """Each user's heap as a list, best first: items of the tie `order` and rounded scores
+    (-inf: an empty place)."""
+    for row in range(len(sizes)):
+        write_best_first(heap_scores[row], heap_places[row], sizes[row], order, items_out[row],
+                         scores_out[row])  # fmt: skip
+
+
+def empty_heaps(n_rows: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Heaps of the k best for `n_rows` users, all empty: scores, tie places and sizes."""
+    return np.empty((n_rows, k)), np.empty((n_rows, k), dtype=np.int64), np.zeros(n_rows, np.int64)
+
+
 def rank_dense(
     scores: np.ndarray,
     rows: np.ndarray,
@@ -125,27 +187,11 @@ def rank_dense(
     scores_out: np.ndarray,
 ) -> None:
     """Each row of `scores` (one user's every item) as its best `items_out.shape[1]` items and
-    rounded scores, best first (-inf: an empty place). `rows` are the users' rows of the seen
-    items (CSR); with `exclude_seen`, items seen with a nonzero weight are left out (set to
-    -inf in `scores`). `order` is the tie order, `place` each item's place in it."""
-    k = items_out.shape[1]
-    scratch = np.empty(1)
-    pattern = scratch.view(np.int64)
-    heap_scores, heap_places = np.empty(k), np.empty(k, np.int64)
-    for row in range(scores.shape[0]):
-        user_scores = scores[row]
-        if exclude_seen:
-            for at in range(seen_indptr[rows[row]], seen_indptr[rows[row] + 1]):
-                if seen_weights[at] != 0:
-                    user_scores[seen_indices[at]] = -np.inf
-        size, floor = 0, -np.inf
-        for item in range(len(user_scores)):
-            score = user_scores[item]
-            if score >= floor and score > -np.inf:  # NaN and -inf never enter
-                rounded = rounded_score(score, scratch, pattern)
-                size = offer(heap_scores, heap_places, size, rounded, place[item])
-                floor = entry_floor(heap_scores, size)
-        write_best_first(heap_scores, heap_places, size, order, items_out[row], scores_out[row])
+    rounded scores, best first (-inf: an empty place): `offer_rows`, then `write_lists`."""
+    heaps = empty_heaps(len(rows), items_out.shape[1])
+    seen = (seen_indptr, seen_indices, seen_weights)
+    offer_rows(scores, 0, rows, *seen, exclude_seen, place, *heaps)
+    write_lists(*heaps, order, items_out, scores_out)
 
 
 def tie_places(tie_order: np.ndarray) -> np.ndarray:
