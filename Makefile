@@ -12,7 +12,7 @@ UI_PORT ?= 5000
 
 .PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks execute-notebook \
         lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale benchmark-cli \
-        test-simd-off test-demo test-fast benchmark-spark benchmark-serve monitor-demo benchmark-report
+        test-simd-off test-demo test-fast benchmark-spark benchmark-serve benchmark-serve-scale monitor-demo benchmark-report
 
 setup: $(STAMP)
 
@@ -97,12 +97,15 @@ test-simd-off: setup
 	NPY_DISABLE_CPU_FEATURES="$(SIMD_FEATURES)" $(ENV_BIN)/pytest -n $(PYTEST_WORKERS) \
 	  --dist loadgroup $(NBVAL_OPTIONS) $(SIMD_NOTEBOOKS)
 
-## Benchmarks (a script, not a timed test): every model on MovieLens-100k and the synthetic shop.
+## Benchmarks: scripts in benchmarks/, one target each, never timed tests. Each writes
+## docs/benchmarks/<name>.md and .json: the machine, the date, the load and its rows side by side.
+## Every model on MovieLens-100k and the synthetic shop (quality, fit and recommend times).
 benchmark: setup
-	$(ENV_BIN)/shoprec benchmark
+	$(ENV_BIN)/python -m benchmarks.models
 
+## The 10M-event shop: fit and recommend for all, fast path beside the reference path and implicit.
 benchmark-scale: setup
-	$(ENV_BIN)/shoprec benchmark --scale
+	$(ENV_BIN)/python -m benchmarks.scale
 
 ## How long shoprec report takes beside one make pipeline (targets: 2.5x cold, 1.2x base cached).
 benchmark-report: setup
@@ -110,16 +113,20 @@ benchmark-report: setup
 
 ## How fast the CLI and the pre-commit hooks start (targets: --help < 1 s, status < 2 s, hooks < 10 s).
 benchmark-cli: setup
-	$(ENV_BIN)/python benchmarks/cli_startup.py
+	$(ENV_BIN)/python -m benchmarks.cli
 
-## The 10M-event shop through both engines (local and Spark): fit, recommend for all, peak memory.
+## The 10M-event shop through both engines (local and Spark local[2]): fit, recommend for all, memory.
 benchmark-spark: setup
-	$(ENV_BIN)/python -m shoprec.spark.benchmark --output docs/benchmarks-spark.md
+	$(ENV_BIN)/python -m benchmarks.spark
 
-## Serving benchmark (after `make pipeline`): production vs `mlflow models serve`, deploy under load.
+## Serving (after `make pipeline`): production vs `mlflow models serve`, deploy under load.
 benchmark-serve: setup
 	@bash .ci/install-wrk
-	$(ENV_BIN)/python -m shoprec.events.benchmark
+	$(ENV_BIN)/python -m benchmarks.serve
+
+## Serving 10M-event models: deploy time, worker memory, latency over all users, deploy under load.
+benchmark-serve-scale: setup
+	$(ENV_BIN)/python -m benchmarks.serve_scale
 
 ## The online loop, measured: bad canaries rolled back, A/A false alarms, CTR intervals against the
 ## simulator's truth (in process, many seeds), and a timeline on local services: deploy, shoppers

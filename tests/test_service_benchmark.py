@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from deployment import Shoprec, project, runs, shoprec  # noqa: F401
 
-from shoprec.events import benchmark
+from benchmarks import serve as benchmark
 
 pytestmark = pytest.mark.service
 

@@ -1,5 +1,6 @@
-"""Commands for the data-science loop: `extract`, `execute`, `nbclean`, `nblint`, `nbdiff` and
-`benchmark`."""
+"""Commands for the data-science loop: `extract`, `execute`, `nbclean`, `nblint` and `nbdiff`.
+
+The benchmarks are scripts, not commands: `benchmarks/`, one `make benchmark-*` target each."""
 
 from pathlib import Path
 
@@ -7,7 +8,7 @@ from shoprec.commands import Subparsers, add_command
 
 
 def register(subparsers: Subparsers) -> None:
-    """Add `extract`, `execute`, `nbclean`, `nblint`, `nbdiff` and `benchmark`."""
+    """Add `extract`, `execute`, `nbclean`, `nblint` and `nbdiff`."""
     parser = add_command(
         subparsers,
         "extract",
@@ -109,18 +110,3 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--git-base", metavar="REF", help="diff the notebooks changed since REF")
     parser.add_argument("--summary", type=Path, metavar="FILE", help="append markdown to FILE")
     parser.add_argument("--html-dir", type=Path, metavar="DIR", help="write one page per notebook")
-
-    parser = add_command(
-        subparsers,
-        "benchmark",
-        "shoprec.benchmark:benchmark_command",
-        help="tune, train and evaluate every model; write docs/benchmarks.md",
-    )
-    parser.add_argument(
-        "--dataset",
-        nargs="+",
-        default=["movielens-100k", "synthetic"],
-        help="movielens-100k and/or synthetic (default: both)",
-    )
-    parser.add_argument("--algorithm", nargs="+", default=None, help="default: every algorithm")
-    parser.add_argument("--scale", action="store_true", help="also the 10-million-event shop")

@@ -2,9 +2,10 @@
 
 """Models trained on Spark, saved as the local engine's models: same artifact, same service.
 
-Co-occurrence builds its item similarities with Spark DataFrame operations (the costly X^T X);
-ALS is Spark MLlib's. Either way the result is the local model class with its plain arrays,
-so `shoprec.artifact.save_model`, the registry, the deploy gates and the service work unchanged.
+Co-occurrence computes its item similarities (the costly X^T X) in Spark tasks, a block of items
+each, with the local kernel; ALS is Spark MLlib's. Either way the result is the local model class
+with its plain arrays, so `shoprec.artifact.save_model`, the registry, the deploy gates and the
+service work unchanged.
 """
 
 from collections.abc import Iterator
@@ -12,13 +13,20 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from shoprec.models import ALGORITHMS, Recommender
 from shoprec.models.als import ALSRecommender
-from shoprec.models.cooccurrence import SECONDS_PER_DAY, SIMILARITIES, CooccurrenceRecommender
+from shoprec.models.cooccurrence import (
+    SECONDS_PER_DAY,
+    SIMILARITIES,
+    CooccurrenceRecommender,
+    block_rows,
+    pruned_similarity_rows,
+    similarity_matrix,
+)
 from shoprec.params import check_k, check_positive_int, check_positive_number
 
 PER_USER_ARRAYS = {"als": ("user_factors_",)}
@@ -46,61 +54,50 @@ def decayed_weights(interactions: DataFrame, half_life_days: float) -> DataFrame
     return interactions.withColumn("weight", decay(F.col("weight"), F.col("timestamp")))
 
 
-def item_similarity(
-    interactions: DataFrame, similarity: str = "jaccard", *, min_cooccurrence: int = 1
-) -> DataFrame:
-    """(item_id, neighbour_id, similarity) for every pair of distinct items some user shares.
+def pruned_similarity_on_spark(
+    spark: SparkSession,
+    seen: sp.csr_matrix,
+    similarity: str,
+    n_neighbours: int,
+    *,
+    min_cooccurrence: int = 1,
+    partitions: int | None = None,
+) -> sp.csr_matrix:
+    """The local `pruned_item_similarity` of the users x items matrix `seen`, computed by Spark.
 
-    The local `item_similarity`: counts of users with a positive weight on both items,
-    normalised by `similarity` (cooccurrence, jaccard, cosine, lift) from the same float64
-    operations, so the values are equal bit for bit; pairs seen by fewer than
-    `min_cooccurrence` users are dropped.
+    The items are cut in blocks (`block_rows`); each Spark task counts, normalises and prunes its
+    blocks' rows with the local kernel (`pruned_similarity_rows`) on its copy of the matrix's
+    structure, shipped with the task, and only the kept neighbours come back. Over `partitions`
+    tasks (default: the session's default parallelism); the values are the local ones, bit for
+    bit.
     """
     if similarity not in SIMILARITIES:
         raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
-    binary = interactions.where(F.col("weight") > 0).select("user_id", "item_id").distinct()
-    occurrences = binary.groupBy("item_id").agg(F.count(F.lit(1)).cast("double").alias("n"))
-    left = binary.withColumnRenamed("item_id", "item")
-    right = binary.withColumnRenamed("item_id", "neighbour")
-    counts = (
-        left.join(right, "user_id")
-        .where(F.col("item") != F.col("neighbour"))
-        .groupBy("item", "neighbour")
-        .agg(F.count(F.lit(1)).cast("double").alias("count"))
-    )
-    if min_cooccurrence > 1:
-        counts = counts.where(F.col("count") >= min_cooccurrence)
-    pairs = counts.join(
-        F.broadcast(occurrences.withColumnRenamed("item_id", "item").withColumnRenamed("n", "l")),
-        "item",
-    ).join(
-        F.broadcast(
-            occurrences.withColumnRenamed("item_id", "neighbour").withColumnRenamed("n", "r")
-        ),
-        "neighbour",
-    )
-    count, left, right = F.col("count"), F.col("l"), F.col("r")
-    value = {
-        "cooccurrence": count,
-        "jaccard": count / (left + right - count),
-        "cosine": count / F.sqrt(left * right),
-        "lift": count / (left * right),
-    }[similarity]
-    return pairs.select(
-        F.col("item").alias("item_id"),
-        F.col("neighbour").alias("neighbour_id"),
-        value.alias("similarity"),
-    )
+    by_user = sp.csr_matrix(seen > 0)
+    by_item = by_user.T.tocsr()
+    n_items = by_user.shape[1]
+    firsts = np.arange(0, n_items, block_rows(n_neighbours))
+    blocks = pd.DataFrame({"first": firsts, "last": np.append(firsts[1:], n_items)})
+    tasks = partitions or spark.sparkContext.defaultParallelism
 
+    def prune(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            for first, last in zip(batch["first"], batch["last"], strict=True):
+                rows = slice(int(first), int(last))
+                counts, neighbours, values = pruned_similarity_rows(
+                    by_user, by_item, rows, similarity, n_neighbours, min_cooccurrence
+                )
+                items = np.repeat(np.arange(rows.start, rows.stop, dtype=np.int32), counts)
+                yield pd.DataFrame({"item": items, "neighbour": neighbours, "value": values})
 
-def keep_top_neighbours(pairs: DataFrame, n_neighbours: int) -> DataFrame:
-    """Each item's `n_neighbours` most similar items (ties: smaller neighbour id first)."""
-    order = Window.partitionBy("item_id").orderBy(F.desc("similarity"), F.asc("neighbour_id"))
-    return (
-        pairs.withColumn("_place", F.row_number().over(order))
-        .where(F.col("_place") <= n_neighbours)
-        .drop("_place")
-    )
+    schema = "item int, neighbour int, value double"
+    kept = spark.createDataFrame(blocks).repartition(tasks).mapInPandas(prune, schema).toPandas()
+    item = kept["item"].to_numpy()
+    neighbour = kept["neighbour"].to_numpy(dtype=np.int32)
+    in_order = np.lexsort((neighbour, item))
+    counts = np.bincount(item, minlength=n_items)
+    values = kept["value"].to_numpy(dtype=np.float64)[in_order]
+    return similarity_matrix([(counts, neighbour[in_order], values)], n_items)
 
 
 def _with_shared_arrays(model: Recommender, interactions: pd.DataFrame) -> Recommender:
@@ -128,9 +125,9 @@ def fit_cooccurrence(
 ) -> tuple[CooccurrenceRecommender, DataFrame]:
     """The local `CooccurrenceRecommender` with its similarities computed on Spark.
 
-    Returns the model (same arrays as fitting locally: the item similarities are built and
-    pruned with Spark DataFrame operations, the per-user and popularity arrays by the local
-    code on the collected interactions) and the interactions as fitted (decayed weights with
+    Returns the model (the same arrays as fitting locally: the per-user and popularity arrays
+    by the local code on the collected interactions, the item similarities by Spark tasks with
+    `pruned_similarity_on_spark`) and the interactions as fitted (decayed weights with
     `time_decay_days`), which `recommend_all` scores.
     """
     model = CooccurrenceRecommender(similarity, n_neighbours, min_cooccurrence, time_decay_days)
@@ -138,18 +135,13 @@ def fit_cooccurrence(
     check_positive_int("min_cooccurrence", min_cooccurrence)
     if time_decay_days is not None:
         interactions = decayed_weights(interactions, time_decay_days)
-    pairs = keep_top_neighbours(
-        item_similarity(interactions, similarity, min_cooccurrence=min_cooccurrence), n_neighbours
-    )
     _with_shared_arrays(model, _collect_interactions(interactions))
-    kept = pairs.toPandas().sort_values(
-        ["item_id", "similarity", "neighbour_id"], ascending=[True, False, True], kind="stable"
-    )
-    rows = np.searchsorted(model.item_ids_, kept["item_id"].to_numpy(dtype=np.int64))
-    cols = np.searchsorted(model.item_ids_, kept["neighbour_id"].to_numpy(dtype=np.int64))
-    n_items = len(model.item_ids_)
-    matrix = sp.csr_matrix(
-        (kept["similarity"].to_numpy(dtype=np.float64), (rows, cols)), shape=(n_items, n_items)
+    matrix = pruned_similarity_on_spark(
+        interactions.sparkSession,
+        model._interaction_matrix(),
+        similarity,
+        n_neighbours,
+        min_cooccurrence=min_cooccurrence,
     )
     model.similarity_indptr_ = matrix.indptr
     model.similarity_indices_ = matrix.indices

@@ -11,14 +11,13 @@ this machine, under the same load generator (wrk, 127.0.0.1 only, bounded in tim
 4. a deploy and a rollback of production under a steady 200 requests/s: failed requests
    (in the project itself when production has a previous version, else in a scratch copy).
 
-Writes docs/benchmarks-serving.md and docs/benchmarks-serving.json.
+Writes docs/benchmarks/serve.md and .json.
 """
 
 import argparse
 import contextlib
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -29,13 +28,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
+from benchmarks.report import DOCS, Benchmark
 from shoprec.service.loadgen import LoadResult, fixed_rate, wrk
 
 MLFLOW_START_TIMEOUT = 600.0
@@ -253,9 +252,6 @@ def _markdown(report: dict[str, Any]) -> str:
     fixed = LoadResult(**report["fixed_rate"]["load"])
     ratio = report["throughput"]["ratio"]
     lines = [
-        "# Serving benchmark",
-        "",
-        f"Written by `make benchmark-serve` on {report['at']} ({report['machine']}).",
         f"Model: `models:/shoprec@production` = version {report['model_version']} "
         f"({report['algorithm']}, run {report['run_id']}); {report['users']} random known users, "
         "k=10. Load from 127.0.0.1 only; the machine may be shared, so numbers vary run to run.",
@@ -314,14 +310,17 @@ def _markdown(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 when it ran (targets are reported, not asserted)."""
-    parser = argparse.ArgumentParser(prog="python -m shoprec.events.benchmark")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.serve")
     parser.add_argument("--seconds", type=float, default=15, help="wrk duration (default 15)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=float, default=500, help="fixed rate, req/s")
     parser.add_argument("--rate-seconds", type=float, default=30)
     parser.add_argument("--deploy-rate", type=float, default=200)
-    parser.add_argument("--output", type=Path, default=Path("docs/benchmarks-serving"))
+    parser.add_argument("--output", type=Path, default=DOCS / "serve", help="without suffix")
     args = parser.parse_args(argv)
+    benchmark = Benchmark(
+        "serve", "Serving: production against `mlflow models serve`", output=args.output
+    )
 
     from shoprec.artifact import load_model
     from shoprec.deploy import deployer, services, state
@@ -401,9 +400,6 @@ def main(argv: list[str] | None = None) -> int:
 
     fixed_ok = fixed.p99_ms < 10 and fixed.failed == 0 and dropped == 0
     report = {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}",
         "model_version": current.version,
         "run_id": current.run_id,
         "algorithm": model.algorithm,
@@ -425,12 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         "impressions": impressions,
         "deploy_under_load": deploy,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    markdown = _markdown(report)
-    args.output.with_suffix(".md").write_text(markdown)
+    page = benchmark.write(_markdown(report), report)
     print()
-    print(markdown)
+    print(page.read_text())
     return 0
 
 

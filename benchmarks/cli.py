@@ -3,7 +3,7 @@
 Prints the median wall time of each command over a few runs, beside a bare `python -c pass` run
 the same way (the baseline: what any Python command costs on this machine), and checks the
 targets: `shoprec --help` under 1 s, `shoprec status` under 2 s, the pre-commit hooks for a
-one-notebook commit under 10 s. Run it from the project root: `make benchmark-cli`.
+one-notebook commit under 10 s. `make benchmark-cli`; writes docs/benchmarks/cli.md and .json.
 """
 
 import shutil
@@ -13,6 +13,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.report import Benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
@@ -31,31 +33,35 @@ def median_seconds(command: list[str], cwd: Path, repeats: int = REPEATS) -> flo
 
 
 def main() -> int:
-    """Time each command, print a table and exit 1 if a target is missed."""
+    """Time each command, print and write a table, exit 1 if a target is missed."""
+    benchmark = Benchmark("cli", "CLI and hook start-up")
     scratch = Path(tempfile.mkdtemp(prefix="shoprec-cli-"))
     shutil.copytree(ROOT / "notebooks", scratch / "notebooks")
     (scratch / "pyproject.toml").write_text("")  # a project root with no runs or services
     hooks = [str(BIN / "pre-commit"), "run", "--files", NOTEBOOK]
     subprocess.run(hooks, cwd=ROOT, capture_output=True, check=False)  # installs hook envs once
-    rows = [
+    commands = [
         ("python -c pass (baseline)", [sys.executable, "-c", "pass"], ROOT, None),
         ("shoprec --help", [str(BIN / "shoprec"), "--help"], ROOT, 1.0),
         ("shoprec status", [str(BIN / "shoprec"), "status"], scratch, 2.0),
         ("shoprec extract --check", [str(BIN / "shoprec"), "extract", "--check"], ROOT, None),
         (f"pre-commit hooks, {NOTEBOOK}", hooks, ROOT, 10.0),
     ]
-    baseline = None
-    missed = 0
-    print(f"{'command':<52} {'median s':>9} {'x baseline':>11} {'target s':>9}")
-    for name, command, cwd, target in rows:
+    baseline, rows = None, []
+    lines = ["| command | median s | x baseline | target s | verdict |", "|---|---:|---:|---:|---|"]
+    for name, command, cwd, target in commands:
         seconds = median_seconds(command, cwd, 3 if name.startswith("pre-commit") else REPEATS)
         baseline = baseline or seconds
-        verdict = "" if target is None else ("ok" if seconds < target else "MISSED")
-        missed += verdict == "MISSED"
+        verdict = "" if target is None else ("met" if seconds < target else "MISSED")
+        rows.append({"command": name, "median_seconds": seconds, "target_seconds": target,
+                     "verdict": verdict})  # fmt: skip
         shown_target = f"{target:.1f}" if target else "-"
-        print(f"{name:<52} {seconds:>9.2f} {seconds / baseline:>11.1f} {shown_target:>9} {verdict}")
+        lines.append(f"| {name} | {seconds:.2f} | {seconds / baseline:.1f} | {shown_target} | "
+                     f"{verdict} |")  # fmt: skip
     shutil.rmtree(scratch)
-    return 1 if missed else 0
+    page = benchmark.write("\n".join(lines) + "\n", {"rows": rows})
+    print(page.read_text())
+    return 1 if any(row["verdict"] == "MISSED" for row in rows) else 0
 
 
 if __name__ == "__main__":

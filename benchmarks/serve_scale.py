@@ -1,0 +1,253 @@
+"""`make benchmark-serve-scale`: 10-million-event models trained, registered and served.
+
+In a scratch copy of the project (its own tracking store, services on free ports, the repo's
+deploy policy), on the 10M shop (`benchmarks.shop`) given as the `file` dataset:
+
+1. `shoprec pipeline` trains and evaluates a co-occurrence model, then an ALS model (one point
+   each, the scale benchmark's hyperparameters); both are registered like any run;
+2. the co-occurrence run is deployed to test, staging and production with `shoprec deploy`: the
+   seconds from each command to its version answering, and each production worker's resident
+   memory;
+3. 500 requests/s for 30 s (open loop, wrk's latency from when each request was due) for users
+   drawn from all 200,000: p50 and p99;
+4. under that load, ALS is deployed to production (after test and staging) and then rolled back:
+   failed requests, and each step's seconds.
+
+Writes docs/benchmarks/serve-scale.md and .json. Targets: deploy <= 30 s, worker RSS <= 1.5 GB,
+p99 < 20 ms at 500 req/s, 0 failed requests during the deploy and the rollback.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.report import ROOT, Benchmark
+from benchmarks.scale import ALS, COOCCURRENCE
+from benchmarks.serve import SteadyLoad, _free_port
+from benchmarks.shop import load_interactions, scale_shop
+
+RATE = 500.0
+SECONDS = 30.0
+USERS = 20_000  # distinct users drawn from all of them, each asked once or twice
+TARGETS = {"deploy_seconds": 30.0, "worker_rss_mb": 1_500.0, "p99_ms": 20.0, "failed": 0}
+SHOPREC = [sys.executable, "-m", "shoprec.cli"]
+
+
+@contextlib.contextmanager
+def scratch_project() -> Iterator[Path]:
+    """A throw-away project: the repository's policies, its own store, services on free ports."""
+    from shoprec.deploy import services
+    from shoprec.deploy.environments import ENVIRONMENTS
+    from shoprec.policy import POLICY_FILE
+    from shoprec.runs import state_dir
+    from shoprec.tracking.store import local_uri
+
+    names = ["SHOPREC_PROJECT_DIR", "MLFLOW_TRACKING_URI", "SHOPREC_EVENTS_URL",
+             *(env.port_variable for env in ENVIRONMENTS.values())]  # fmt: skip
+    saved = {name: os.environ.get(name) for name in names}
+    root = Path(tempfile.mkdtemp(prefix="shoprec-serve-scale-"))
+    shutil.copytree(ROOT / POLICY_FILE.parent, root / POLICY_FILE.parent)
+    shutil.copytree(ROOT / "notebooks", root / "notebooks")
+    os.environ["SHOPREC_PROJECT_DIR"] = str(root)
+    os.environ["MLFLOW_TRACKING_URI"] = local_uri(root)
+    os.environ.pop("SHOPREC_EVENTS_URL", None)
+    state_dir(root).mkdir(parents=True, exist_ok=True)
+    for env in ENVIRONMENTS.values():
+        os.environ[env.port_variable] = str(_free_port())
+    try:
+        yield root
+    finally:
+        for env in ENVIRONMENTS.values():
+            with contextlib.suppress(Exception):
+                services.stop(env)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def shoprec(root: Path, *args: str) -> tuple[float, str]:
+    """Run `shoprec args` in the scratch project; its seconds and output (raises on failure)."""
+    started = time.perf_counter()
+    done = subprocess.run([*SHOPREC, *args], cwd=root, capture_output=True, text=True,
+                          env=os.environ.copy(), check=False)  # fmt: skip
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"shoprec {' '.join(args)} exited {done.returncode}:\n"
+                           f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")  # fmt: skip
+    return seconds, done.stdout + done.stderr
+
+
+def pipeline(root: Path, data: Path, algorithm: str, space: dict[str, list]) -> dict[str, Any]:
+    """Train and evaluate one model on the shop with `shoprec pipeline`; its run id and time."""
+    before = set((root / "runs").glob("*")) if (root / "runs").exists() else set()
+    seconds, output = shoprec(
+        root, "pipeline", "--profile", "default", "--dataset", "file", "--quiet",
+        "-p", f"dataset_options={json.dumps({'path': str(data)})}",
+        "-p", f"algorithm={algorithm}", "-p", f"search_space={json.dumps(space)}",
+    )  # fmt: skip
+    runs = sorted(
+        path for path in (root / "runs").glob("*") if path not in before and path.is_dir()
+    )
+    return {"algorithm": algorithm, "seconds": seconds, "run_id": runs[-1].name,
+            "output": output.strip()[-500:]}  # fmt: skip
+
+
+def deploy(root: Path, env_name: str, run_id: str) -> dict[str, Any]:
+    """`shoprec deploy` one environment; the command's seconds and the version it serves."""
+    from shoprec.deploy import services
+    from shoprec.deploy.environments import get_environment
+
+    extra = ["--approve"] if env_name == "production" else []
+    seconds, output = shoprec(root, "deploy", "--env", env_name, "--run", run_id, *extra)
+    state = services.health(get_environment(env_name)) or {}
+    return {"env": env_name, "seconds": seconds, "health": state, "output": output.strip()[-300:]}
+
+
+def worker_memory(env_name: str) -> list[float]:
+    """Resident memory of each process serving the environment (service and workers), in MB."""
+    import psutil
+
+    from shoprec.deploy import services
+    from shoprec.deploy.environments import get_environment
+
+    pid = services.running_pid(get_environment(env_name))
+    if pid is None:
+        return []
+    service = psutil.Process(pid)
+    return [round(process.memory_info().rss / 2**20, 1)
+            for process in [service, *service.children(recursive=True)]]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, deploy, load; write the pages. Exit 0 when it ran (targets are reported)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=RATE)
+    parser.add_argument("--seconds", type=float, default=SECONDS)
+    args = parser.parse_args(argv)
+    benchmark = Benchmark("serve-scale", "Serving 10-million-event models")
+    directory, shop = scale_shop()
+    data = directory / "interactions.parquet"
+    if not data.exists():
+        load_interactions(directory).to_parquet(data)
+    results: dict[str, Any] = {"shop": shop, "rate": args.rate, "seconds": args.seconds,
+                               "targets": TARGETS}  # fmt: skip
+    with scratch_project() as root:
+        from shoprec.deploy import deployer
+        from shoprec.deploy.environments import get_environment
+        from shoprec.service.loadgen import fixed_rate
+
+        space = {name: [value] for name, value in COOCCURRENCE.items()}
+        results["cooccurrence_pipeline"] = pipeline(root, data, "cooccurrence", space)
+        print(f"pipeline: {results['cooccurrence_pipeline']}", flush=True)
+        space = {name: [value] for name, value in ALS.items()}
+        results["als_pipeline"] = pipeline(root, data, "als", space)
+        print(f"pipeline: {results['als_pipeline']}", flush=True)
+        first = results["cooccurrence_pipeline"]["run_id"]
+        results["deploys"] = [deploy(root, env, first) for env in ("test", "staging", "production")]
+        print(f"deploys: {results['deploys']}", flush=True)
+        production = get_environment("production")
+        results["worker_rss_mb"] = worker_memory("production")
+        users = np.load(directory / "interactions.npz")["user_id"]
+        drawn = np.random.default_rng(0).choice(np.unique(users), size=USERS, replace=False)
+        paths = [f"/recommendations?user_id={int(user)}&k=10" for user in drawn]
+        print(f"{args.rate:g} req/s for {args.seconds:g} s ...", flush=True)
+        load = fixed_rate(production.url, paths, rate=args.rate, seconds=args.seconds)
+        results["fixed_rate"] = load.as_dict()
+        print(f"  p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms", flush=True)
+        second = results["als_pipeline"]["run_id"]
+        results["als_deploys"] = [deploy(root, env, second) for env in ("test", "staging")]
+        with SteadyLoad(production.url, paths, args.rate) as steady:
+            started = time.perf_counter()
+            deployer.deploy("production", second, approved=True)
+            deploy_seconds = time.perf_counter() - started
+            time.sleep(2.0)
+            started = time.perf_counter()
+            deployer.rollback("production")
+            rollback_seconds = time.perf_counter() - started
+        results["under_load"] = {
+            "deploy_seconds": deploy_seconds,
+            "rollback_seconds": rollback_seconds,
+            "load": steady.result.as_dict() if steady.result else None,
+            "answers_by_version": dict(sorted(steady.versions.items())),
+            "worker_rss_mb_after": worker_memory("production"),
+        }
+        print(f"under load: {results['under_load']}", flush=True)
+    page = benchmark.write(markdown(results), results)
+    print(page.read_text())
+    return 0
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The page's body."""
+    shop, load, under = results["shop"], results["fixed_rate"], results["under_load"]
+    production = next(step for step in results["deploys"] if step["env"] == "production")
+    rss = results["worker_rss_mb"]
+    failed = (under["load"] or {}).get("failed")
+    lines = [
+        f"The 10M shop ({shop['n_users']:,} users x {shop['n_items']:,} items, "
+        f"{shop['n_interactions']:,} interactions) as the `file` dataset of a scratch project; "
+        "requests from 127.0.0.1 only, bounded in time.",
+        "",
+        "| step | seconds |",
+        "|---|---:|",
+        f"| `shoprec pipeline`, co-occurrence {COOCCURRENCE} | "
+        f"{results['cooccurrence_pipeline']['seconds']:,.0f} |",
+        f"| `shoprec pipeline`, ALS {ALS} | {results['als_pipeline']['seconds']:,.0f} |",
+        *(
+            f"| `shoprec deploy --env {step['env']}` (co-occurrence), until it answers | "
+            f"{step['seconds']:.1f} |"
+            for step in results["deploys"]
+        ),  # fmt: skip
+        f"| ALS deployed to production under {results['rate']:g} req/s | "
+        f"{under['deploy_seconds']:.1f} |",
+        f"| rolled back under load | {under['rollback_seconds']:.1f} |",
+        "",
+        f"Resident memory of the production service's processes (service, then workers): "
+        f"{', '.join(f'{mb:,.0f} MB' for mb in rss)}; after the deploy and rollback: "
+        f"{', '.join(f'{mb:,.0f} MB' for mb in under['worker_rss_mb_after'])}.",
+        "",
+        f"## {results['rate']:g} requests/s for {results['seconds']:g} s, {USERS:,} users drawn "
+        "from all",
+        "",
+        "| requests | failed | p50 | p90 | p99 | max |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {load['requests']:,} | {load['failed']} | {load['p50_ms']:.2f} ms | "
+        f"{load['p90_ms']:.2f} ms | {load['p99_ms']:.2f} ms | {load['max_ms']:.1f} ms |",
+        "",
+        f"During the deploy and the rollback: {(under['load'] or {}).get('requests', 0):,} "
+        "requests, "
+        f"**{failed}** failed; answers by version: {under['answers_by_version']}.",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | verdict |",
+        "|---|---|---|",
+        f"| deploy to production answering <= 30 s | {production['seconds']:.1f} s | "
+        f"{'met' if production['seconds'] <= 30 else '**NOT met**'} |",
+        f"| each worker <= 1.5 GB | {max(rss, default=0):,.0f} MB | "
+        f"{'met' if rss and max(rss) <= 1_500 else '**NOT met**'} |",
+        f"| p99 < 20 ms at {results['rate']:g} req/s | {load['p99_ms']:.2f} ms | "
+        f"{'met' if load['p99_ms'] < 20 else '**NOT met**'} |",
+        f"| 0 failed during deploy and rollback | {failed} | "
+        f"{'met' if failed == 0 else '**NOT met**'} |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
