@@ -1,12 +1,13 @@
 """The fast paths give the reference path's lists, scores, tie order and fitted arrays, exactly.
 
-The reference is the path shoprec took before the fast paths, kept here: every known user's
-score for every item (seen items -inf, unknown users popularity), ranked by
-`shoprec.ranking.top_k`; item similarities from the whole `XᵀX`, each item's neighbours picked by
-a full sort (`keep_top_neighbours`). The fast paths (compiled heaps in `shoprec.models.topk`,
-co-occurrence scored without dense rows, similarities without `XᵀX`, blocks on every core) must
-agree bit for bit on the smoke and default synthetic shops and on MovieLens-100k (skipped when
-absent), and on rows built to be hard: ties, signed zeros, subnormals, NaN and infinities.
+The reference is the path shoprec took before the fast paths (`benchmarks.reference`, which
+`make benchmark-scale` times beside them): every known user's score for every item (seen items
+-inf, unknown users popularity), ranked by `shoprec.ranking.top_k`; and item similarities from the
+whole `XᵀX`, each item's neighbours picked by a full sort (`keep_top_neighbours`). The fast
+paths (compiled heaps in `shoprec.models.topk`, co-occurrence scored without dense rows, ALS in
+cache-sized blocks, similarities without `XᵀX`, blocks on every core) must agree bit for bit on
+the smoke and default synthetic shops and on MovieLens-100k (skipped when absent), and on rows
+built to be hard: ties, signed zeros, subnormals, NaN and infinities.
 """
 
 from pathlib import Path
@@ -18,9 +19,9 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.reference import reference_recommend
 from shoprec.datasets import Dataset, load_dataset
 from shoprec.models import Recommender, make_model
-from shoprec.models.base import RECOMMENDATION_COLUMNS, recommendation_frame
 from shoprec.models.cooccurrence import (
     SIMILARITIES,
     CooccurrenceRecommender,
@@ -33,30 +34,6 @@ from shoprec.ranking import round_scores, top_k
 ML_100K = Path(__file__).resolve().parents[1].parent / "shared/data/ml-100k"
 DATASETS = ("smoke", "default", "movielens-100k")
 K = 10
-
-
-def reference_recommend(
-    model: Recommender, user_ids: np.ndarray, k: int, exclude_seen: bool = True
-) -> pd.DataFrame:
-    """`recommend` as it was: dense scores for a batch of users, seen items -inf, `top_k`."""
-    user_ids = np.asarray(user_ids, dtype=np.int64)
-    rows = np.searchsorted(model.user_ids_, user_ids).clip(0, len(model.user_ids_) - 1)
-    known = model.user_ids_[rows] == user_ids
-    frames = [pd.DataFrame(columns=list(RECOMMENDATION_COLUMNS))]
-    for start in range(0, len(user_ids), 1_024):
-        batch = slice(start, start + 1_024)
-        batch_rows, batch_known = rows[batch], known[batch]
-        scores = np.tile(model._popularity_score(), (len(batch_rows), 1))
-        if batch_known.any():
-            scores[batch_known] = model._score(batch_rows[batch_known])
-        if exclude_seen and batch_known.any():
-            seen_rows, seen_items = model._interaction_matrix()[batch_rows[batch_known]].nonzero()
-            scores[np.flatnonzero(batch_known)[seen_rows], seen_items] = -np.inf
-        columns, valid = top_k(scores, k, model.popular_items_)
-        best = round_scores(np.take_along_axis(scores, columns, axis=1))
-        lists = model.item_ids_[columns]
-        frames.append(recommendation_frame(user_ids[batch], lists, best, valid, ~batch_known))
-    return pd.concat(frames, ignore_index=True).astype(RECOMMENDATION_COLUMNS)
 
 
 def reference_similarity(
