@@ -112,7 +112,7 @@ class Benchmark:
             "",
         ]
         path = output.with_suffix(".md")
-        path.write_text("\n".join(header) + body.rstrip("\n") + "\n")
+        path.write_text("\n".join(header) + "\n" + body.rstrip("\n") + "\n")
         return path
 
 

@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,7 @@ SECONDS = 30.0
 USERS = 20_000  # distinct users drawn from all of them, each asked once or twice
 TARGETS = {"deploy_seconds": 30.0, "worker_rss_mb": 1_500.0, "p99_ms": 20.0, "failed": 0}
 SHOPREC = [sys.executable, "-m", "shoprec.cli"]
+RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]+")
 
 
 @contextlib.contextmanager
@@ -93,16 +95,18 @@ def shoprec(root: Path, *args: str) -> tuple[float, str]:
 
 def pipeline(root: Path, data: Path, algorithm: str, space: dict[str, list]) -> dict[str, Any]:
     """Train and evaluate one model on the shop with `shoprec pipeline`; its run id and time."""
-    before = set((root / "runs").glob("*")) if (root / "runs").exists() else set()
+    runs = root / "runs"
+    before = {path.name for path in runs.iterdir()} if runs.exists() else set()
     seconds, output = shoprec(
         root, "pipeline", "--profile", "default", "--dataset", "file", "--quiet",
         "-p", f"dataset_options={json.dumps({'path': str(data)})}",
         "-p", f"algorithm={algorithm}", "-p", f"search_space={json.dumps(space)}",
     )  # fmt: skip
-    runs = sorted(
-        path for path in (root / "runs").glob("*") if path not in before and path.is_dir()
-    )
-    return {"algorithm": algorithm, "seconds": seconds, "run_id": runs[-1].name,
+    new = [path.name for path in runs.iterdir() if path.name not in before
+           and RUN_ID.fullmatch(path.name) and not path.is_symlink()]  # fmt: skip
+    if len(new) != 1:
+        raise RuntimeError(f"expected one new run in {runs}, found {new}")
+    return {"algorithm": algorithm, "seconds": seconds, "run_id": new[0],
             "output": output.strip()[-500:]}  # fmt: skip
 
 
