@@ -10,8 +10,9 @@ deploy policy), on the 10M shop (`benchmarks.shop`) given as the `file` dataset:
    memory;
 3. 500 requests/s for 30 s (open loop, wrk's latency from when each request was due) for users
    drawn from all 200,000: p50 and p99;
-4. under that load, ALS is deployed to production (after test and staging) and then rolled back:
-   failed requests, and each step's seconds.
+4. under that load, ALS is deployed to production (after test and staging; if its evaluation
+   failed the gates, a second registered copy of the co-occurrence run instead) and then rolled
+   back: failed requests, and each step's seconds.
 
 Writes docs/benchmarks/serve-scale.md and .json. Targets: deploy <= 30 s, worker RSS <= 1.5 GB,
 p99 < 20 ms at 500 req/s, 0 failed requests during the deploy and the rollback.
@@ -121,6 +122,29 @@ def deploy(root: Path, env_name: str, run_id: str) -> dict[str, Any]:
     return {"env": env_name, "seconds": seconds, "health": state, "output": output.strip()[-300:]}
 
 
+def second_version(root: Path, results: dict[str, Any]) -> str:
+    """The run to deploy under load: ALS if its evaluation passed the gates, else a second
+    registered copy of the co-occurrence run (the deploy and rollback are what is measured)."""
+    from shoprec.runs import RUN_RECORD, runs_dir
+    from shoprec.tracking.sync import log_run
+
+    als = results["als_pipeline"]["run_id"]
+    try:
+        deploy(root, "test", als)
+        return als
+    except RuntimeError as refused:
+        results["als_refused"] = str(refused).strip().splitlines()[-1]
+        print(f"ALS not deployable: {results['als_refused']}", flush=True)
+    first = runs_dir(root) / results["cooccurrence_pipeline"]["run_id"]
+    copy = runs_dir(root) / f"{first.name}0"  # still a run id
+    shutil.copytree(first, copy, ignore=shutil.ignore_patterns("*.ipynb"))
+    record = json.loads((copy / RUN_RECORD).read_text())
+    record["run_id"] = copy.name
+    (copy / RUN_RECORD).write_text(json.dumps(record))
+    log_run(copy)
+    return copy.name
+
+
 def worker_memory(env_name: str) -> list[float]:
     """Resident memory of each process serving the environment (service and workers), in MB."""
     import psutil
@@ -165,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deploys: {results['deploys']}", flush=True)
         production = get_environment("production")
         results["worker_rss_mb"] = worker_memory("production")
+        print(f"production processes' RSS (MB): {results['worker_rss_mb']}", flush=True)
         users = np.load(directory / "interactions.npz")["user_id"]
         drawn = np.random.default_rng(0).choice(np.unique(users), size=USERS, replace=False)
         paths = [f"/recommendations?user_id={int(user)}&k=10" for user in drawn]
@@ -172,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         load = fixed_rate(production.url, paths, rate=args.rate, seconds=args.seconds)
         results["fixed_rate"] = load.as_dict()
         print(f"  p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms", flush=True)
-        second = results["als_pipeline"]["run_id"]
-        results["als_deploys"] = [deploy(root, env, second) for env in ("test", "staging")]
+        second = second_version(root, results)
+        results["second_deploys"] = [deploy(root, env, second) for env in ("test", "staging")]
         with SteadyLoad(production.url, paths, args.rate) as steady:
             started = time.perf_counter()
             deployer.deploy("production", second, approved=True)
@@ -183,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             deployer.rollback("production")
             rollback_seconds = time.perf_counter() - started
         results["under_load"] = {
+            "second_version": second,
             "deploy_seconds": deploy_seconds,
             "rollback_seconds": rollback_seconds,
             "load": steady.result.as_dict() if steady.result else None,
@@ -204,7 +230,13 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"The 10M shop ({shop['n_users']:,} users x {shop['n_items']:,} items, "
         f"{shop['n_interactions']:,} interactions) as the `file` dataset of a scratch project; "
-        "requests from 127.0.0.1 only, bounded in time.",
+        "requests from 127.0.0.1 only, bounded in time. "
+        + (
+            f"ALS was trained and evaluated but not deployable: {results['als_refused']}; the "
+            "deploy under load uses a second registered copy of the co-occurrence run."
+            if "als_refused" in results
+            else "ALS is the version deployed under load."
+        ),
         "",
         "| step | seconds |",
         "|---|---:|",
@@ -216,8 +248,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"{step['seconds']:.1f} |"
             for step in results["deploys"]
         ),  # fmt: skip
-        f"| ALS deployed to production under {results['rate']:g} req/s | "
-        f"{under['deploy_seconds']:.1f} |",
+        f"| run {under['second_version']} deployed to production under {results['rate']:g} "
+        f"req/s | {under['deploy_seconds']:.1f} |",
         f"| rolled back under load | {under['rollback_seconds']:.1f} |",
         "",
         f"Resident memory of the production service's processes (service, then workers): "
