@@ -17,6 +17,7 @@ from shoprec.validation import (
     ISO_HINT,
     DataValidationError,
     _shown,
+    columns_found,
     resolve_columns,
 )
 
@@ -140,7 +141,7 @@ def _resolve(
     if missing:
         raise DataValidationError(
             source,
-            f"missing column(s) {missing}; found {available} "
+            f"missing column(s) {missing}; {columns_found(available)} "
             "(pass columns={canonical: name in the data} if they are named differently)",
         )
     return mapping, {name: frame.schema[column].dataType for name, column in mapping.items()}
@@ -280,9 +281,10 @@ def _check_varies(table: DataFrame, mapping: Mapping[str, str], source: str) -> 
     ).first()
     for name in ID_COLUMNS:
         if ranges[f"min_{name}"] == ranges[f"max_{name}"]:
+            value = _shown(ranges[f"min_{name}"])
             raise DataValidationError(
                 source,
-                f"holds one value ({ranges[f'min_{name}']}) in all {ranges['rows']} rows; is it "
+                f"holds one value ({value}) in all {ranges['rows']} rows; is it "
                 f"really the {name} column? Recommending needs several users and items",
                 column=mapping[name],
             )
