@@ -28,6 +28,7 @@ from shoprec.models.cooccurrence import (
     similarity_matrix,
 )
 from shoprec.params import check_k, check_positive_int, check_positive_number
+from shoprec.spark.session import default_parallelism
 
 PER_USER_ARRAYS = {"als": ("user_factors_",)}
 """Fitted arrays with one row per user, besides the shared seen-items arrays."""
@@ -78,7 +79,7 @@ def pruned_similarity_on_spark(
     n_items = by_user.shape[1]
     firsts = np.arange(0, n_items, block_rows(n_neighbours))
     blocks = pd.DataFrame({"first": firsts, "last": np.append(firsts[1:], n_items)})
-    tasks = partitions or spark.sparkContext.defaultParallelism
+    tasks = partitions or default_parallelism(spark)
 
     def prune(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:

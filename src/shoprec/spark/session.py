@@ -169,6 +169,16 @@ def spark_version(spark: SparkSession) -> str:
     return spark.version
 
 
+def default_parallelism(spark: SparkSession) -> int:
+    """How many tasks `spark` runs at once by default. With Spark Connect the context lives on
+    the server: its `spark.default.parallelism`, else its number of shuffle partitions."""
+    try:
+        return spark.sparkContext.defaultParallelism
+    except AttributeError:  # pyspark's PySparkAttributeError on a Spark Connect session
+        shuffle = spark.conf.get("spark.sql.shuffle.partitions")
+        return int(spark.conf.get("spark.default.parallelism", shuffle))
+
+
 def engine_metadata(spark: SparkSession, master: str | None = None) -> dict[str, str]:
     """What tracking and the model artifact record about the engine that trained a model.
 
