@@ -125,7 +125,7 @@ def deploy(root: Path, env_name: str, run_id: str) -> dict[str, Any]:
 def second_version(root: Path, results: dict[str, Any]) -> str:
     """The run to deploy under load: ALS if its evaluation passed the gates, else a second
     registered copy of the co-occurrence run (the deploy and rollback are what is measured)."""
-    from shoprec.runs import RUN_RECORD, runs_dir
+    from shoprec.runs import RUN_RECORD, TRACKING_FILE, runs_dir
     from shoprec.tracking.sync import log_run
 
     als = results["als_pipeline"]["run_id"]
@@ -137,7 +137,7 @@ def second_version(root: Path, results: dict[str, Any]) -> str:
         print(f"ALS not deployable: {results['als_refused']}", flush=True)
     first = runs_dir(root) / results["cooccurrence_pipeline"]["run_id"]
     copy = runs_dir(root) / f"{first.name}0"  # still a run id
-    shutil.copytree(first, copy, ignore=shutil.ignore_patterns("*.ipynb"))
+    shutil.copytree(first, copy, ignore=shutil.ignore_patterns("*.ipynb", TRACKING_FILE))
     record = json.loads((copy / RUN_RECORD).read_text())
     record["run_id"] = copy.name
     (copy / RUN_RECORD).write_text(json.dumps(record))
