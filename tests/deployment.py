@@ -82,9 +82,11 @@ def make_run(
 def scratch_project(
     path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path, repo_root: Path
 ) -> Path:
-    """Make `path` an empty project with its own store, deploy policy and free ports."""
+    """Make `path` an empty project with its own store, deploy policy and free ports, whose
+    services run one worker each (the tests of several workers ask for them)."""
     (path / "policy").symlink_to(repo_root / "policy")
     monkeypatch.setenv("SHOPREC_PROJECT_DIR", str(path))
+    monkeypatch.setenv("SHOPREC_WORKERS", "1")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{path / '.shoprec' / 'mlflow.db'}")
     local_database().parent.mkdir()
     shutil.copyfile(empty_store, local_database())

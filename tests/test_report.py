@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -579,9 +580,13 @@ def test_a_report_stopped_by_sigterm_leaves_no_worktree_and_no_pipeline(reports,
         for line in report.stdout:  # both sides start (nothing is cached here)
             if line.startswith("head ") and "running the pipeline" in line:
                 break
+        log_path = tmp_path / "out" / "logs" / "head-pipeline.log"
+        deadline = time.monotonic() + 120
+        while not (log_path.is_file() and log_path.stat().st_size) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the head's pipeline has started and said so in its log
         report.send_signal(signal.SIGTERM)
         assert report.wait(timeout=120) == 128 + signal.SIGTERM
     assert _git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert not list(tmp_path.glob("shoprec-report-*"))  # the sides' workspace is gone
-    log = (tmp_path / "out" / "logs" / "head-pipeline.log").read_text()
+    log = log_path.read_text()
     assert "succeeded" not in log  # the pipeline was stopped, not left to run
