@@ -31,7 +31,7 @@ from benchmarks.shop import load_interactions, scale_shop
 
 K = 10
 COOCCURRENCE = {"similarity": "cooccurrence", "n_neighbours": 100}
-ALS = {"factors": 64, "regularization": 20.0, "iterations": 10}
+ALS = {"factors": 64, "regularization": 20.0, "alpha": 5.0, "iterations": 10}
 SAMPLE_EVERY = 100  # the reference path ranks every 100th user: 1% of them
 TARGETS = {
     "cooccurrence_recommend_seconds": 15.0,

@@ -78,7 +78,9 @@ def test_request_ids_differ(client: TestClient, model: Recommender) -> None:
 
 @pytest.mark.parametrize("budget", [10**9, 0], ids=["precomputed", "on-demand"])
 def test_every_list_is_the_models_own(model: Recommender, model_dir: Path, budget: int) -> None:
-    served = load_served_model(model_dir, None, "test", prepare=False).prepare(budget)
+    served = load_served_model(model_dir, None, "test", prepare=False).prepare(
+        budget, background=False
+    )
     users = model.user_ids_[::7]
     for k in (1, 10, MAX_K):
         expected = model.recommend(users, k=k)

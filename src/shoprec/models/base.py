@@ -172,19 +172,17 @@ class Recommender(FittedArrays, BaseEstimator):
         self, user_ids: np.ndarray | list[int], k: int = 10, exclude_seen: bool = True
     ) -> pd.DataFrame:
         """Top-k items per user, best first; unknown users get popular items flagged `fallback`."""
-        self.check_is_fitted()
-        check_k(k)
         user_ids = np.asarray(user_ids, dtype=np.int64)
-        rows = np.searchsorted(self.user_ids_, user_ids).clip(0, len(self.user_ids_) - 1)
-        known = self.user_ids_[rows] == user_ids
-        places = min(k, len(self.item_ids_))
-        columns, scores = empty_lists(len(user_ids), places)
-        if known.any():
-            columns[known], scores[known] = self._ranked(rows[known], places, exclude_seen)
-        if not known.all():
-            columns[~known], scores[~known] = popularity_list(self, places)
+        columns, scores, known = self.ranked_lists(user_ids, k, exclude_seen)
         lists = self.item_ids_[columns]
         return recommendation_frame(user_ids, lists, scores, np.isfinite(scores), ~known)
+
+    def ranked_lists(
+        self, user_ids: np.ndarray | list[int], k: int = 10, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`recommend`'s lists as arrays: item columns (ids: `item_ids_[columns]`), scores
+        (-inf: an empty place), one row per user, and whether each user is known."""
+        return ranked_lists(self, user_ids, k, exclude_seen)
 
     def _ranked(
         self, rows: np.ndarray, k: int, exclude_seen: bool
@@ -211,6 +209,25 @@ def popularity_list(model: Recommender, k: int) -> tuple[np.ndarray, np.ndarray]
     columns, valid = top_k(popularity, k, model.popular_items_)
     best = round_scores(np.take_along_axis(popularity, columns, axis=1))
     return columns[0], np.where(valid, best, -np.inf)[0]
+
+
+def ranked_lists(
+    model: Recommender, user_ids: np.ndarray | list[int], k: int, exclude_seen: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`model.ranked_lists`: the known users ranked by `_ranked`, the others given the
+    popularity list; what `recommend` turns into rows, for callers that need no frame."""
+    model.check_is_fitted()
+    check_k(k)
+    user_ids = np.asarray(user_ids, dtype=np.int64)
+    rows = np.searchsorted(model.user_ids_, user_ids).clip(0, len(model.user_ids_) - 1)
+    known = model.user_ids_[rows] == user_ids
+    places = min(k, len(model.item_ids_))
+    columns, scores = empty_lists(len(user_ids), places)
+    if known.any():
+        columns[known], scores[known] = model._ranked(rows[known], places, exclude_seen)
+    if not known.all():
+        columns[~known], scores[~known] = popularity_list(model, places)
+    return columns, scores, known
 
 
 def rank_scores(

@@ -52,6 +52,12 @@ SERVED_VERSION = Gauge(
     ["model_version"],
     multiprocess_mode="livesum",
 )
+PRECOMPUTED_USERS = Gauge(
+    "shoprec_precomputed_users",
+    "Known users whose lists are precomputed, by model version (the fewest of any live worker)",
+    ["model_version"],
+    multiprocess_mode="livemin",
+)
 KNOWN_ENDPOINTS = frozenset(
     {"/recommendations", "/similar-items", "/events", "/health", "/metrics", "/"}
 )

@@ -1,14 +1,19 @@
-"""A loaded model version, ready to answer: verified, precomputed where it pays, warmed.
+"""A loaded model version, ready to answer: verified, warmed, every known user's list precomputed.
 
-Lists are the model's own (`Recommender.recommend`, `similar_items`); what the service adds is
-when they are computed. At load time every known user's top `MAX_K` list is computed in batches
-(when it fits in `PRECOMPUTE_BUDGET` entries), so a request is an array lookup: the model's
-total order makes each top-k list the first k places of the top-`MAX_K` list. Larger models
-compute a user's list on first request and keep the most recent ones in a bounded cache.
+Lists are the model's own (`Recommender.ranked_lists`, `similar_items`); what the service adds is
+when they are computed. Once a version is loaded and warmed it answers at once, ranking a user
+on request (arrays, no frame), while one background thread of lowered priority ranks every known
+user's top `MAX_K` (when they fit in `PRECOMPUTE_BUDGET` entries), a block of users at a time,
+into compact arrays; from then on a request is an array lookup. The model's total order makes
+each top-k list the first k places of the top-`MAX_K` list, so both paths give the same answer.
 """
 
+import contextlib
+import logging
+import os
 import threading
-from collections import OrderedDict
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,11 +22,14 @@ import numpy as np
 
 from shoprec.artifact import ARRAYS_FILE, METADATA_FILE, ArtifactError, load_model, read_metadata
 from shoprec.models import Recommender
+from shoprec.service import metrics
+
+log = logging.getLogger("shoprec.service")
 
 MAX_K = 100
-PRECOMPUTE_BUDGET = 4_000_000  # list entries (users x MAX_K) computed at load time
-CACHE_USERS = 50_000  # lists kept when they are computed on demand
-PRECOMPUTE_BATCH = 1_024
+PRECOMPUTE_BUDGET = 25_000_000  # list entries (users x MAX_K) precomputed, 12 bytes each: 300 MB
+PRECOMPUTE_USERS = 1_024  # users ranked at a time by the background thread (one model batch)
+PRECOMPUTE_NICENESS = 10  # the background thread yields the cores to requests
 MODEL_SCORE_SCALE = "model"
 FALLBACK_SCORE_SCALE = "popularity"
 SCORE_SCALES = {
@@ -43,16 +51,101 @@ def _unknown_user(model: Recommender) -> int:
     return candidate
 
 
-def _split_frame(frame, users: np.ndarray) -> list[TopList]:  # noqa: ANN001 - a DataFrame
-    user_col = frame["user_id"].to_numpy()
-    item_col = frame["item_id"].to_numpy()
-    score_col = frame["score"].to_numpy()
-    starts = np.searchsorted(user_col, users, side="left")
-    ends = np.searchsorted(user_col, users, side="right")
-    return [
-        (item_col[a:b].tolist(), score_col[a:b].tolist())
-        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
-    ]
+class PrecomputedLists:
+    """Every known user's top-`MAX_K` list as item columns (int32) and the model's scores
+    (float64, -inf: an empty place), one row per user in `user_ids_` order.
+
+    `fill` writes them a block of users at a time; rows below `ready` are complete (`ready`
+    is raised only after they are written), and `done` is set when `fill` returns.
+    """
+
+    def __init__(self, n_users: int, n_items: int) -> None:
+        places = min(MAX_K, n_items)
+        self.columns = np.empty((n_users, places), dtype=np.int32 if n_items < 2**31 else np.int64)
+        self.scores = np.empty((n_users, places))
+        self.ready = 0
+        self.done = threading.Event()
+
+    @property
+    def complete(self) -> bool:
+        """Whether every user's list is in."""
+        return self.ready == len(self.columns)
+
+    def fill(
+        self,
+        model: Recommender,
+        keep_going: Callable[[], bool] = lambda: True,
+        progress: Callable[[int], None] = lambda ready: None,
+    ) -> None:
+        """Rank every known user, `PRECOMPUTE_USERS` at a time, while `keep_going()` says so;
+        `progress(ready)` after each block."""
+        try:
+            users = model.user_ids_
+            for start in range(self.ready, len(users), PRECOMPUTE_USERS):
+                if not keep_going():
+                    return
+                columns, scores, _ = model.ranked_lists(
+                    users[start : start + PRECOMPUTE_USERS], self.columns.shape[1]
+                )
+                stop = start + len(columns)
+                self.columns[start:stop], self.scores[start:stop] = columns, scores
+                self.ready = stop
+                progress(stop)
+        finally:
+            self.done.set()
+
+    def list_of(self, row: int, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The first k places (columns, scores) of the user at `row`, if already precomputed."""
+        if row >= self.ready:
+            return None
+        return self.columns[row, :k], self.scores[row, :k]
+
+
+def _lower_priority() -> None:
+    """Make this thread, and the threads it starts, give way to request handling (Linux)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PRECOMPUTE_NICENESS)
+
+
+def _fill_in_background(served: "ServedModel", lists: PrecomputedLists) -> threading.Thread:
+    """Fill `lists` in a daemon thread for as long as `served` is in use: the thread keeps only a
+    weak reference to it, so a version no longer served stops being precomputed (and its
+    `PRECOMPUTED_USERS` gauge falls to 0)."""
+    owner = weakref.ref(served)
+    model, label = served.model, served.label
+    gauge = metrics.PRECOMPUTED_USERS.labels(label)
+
+    def in_use() -> bool:
+        return owner() is not None
+
+    def progress(ready: int) -> None:
+        if in_use():
+            gauge.set(ready)
+
+    def run() -> None:
+        _lower_priority()
+        try:
+            lists.fill(model, keep_going=in_use, progress=progress)
+        except Exception:  # noqa: BLE001 - requests keep being ranked on demand
+            log.exception("worker %d: precomputing version %s's lists failed", os.getpid(), label)
+            return
+        if lists.complete:
+            log.info("worker %d: version %s's %d lists precomputed", os.getpid(), label,
+                     lists.ready)  # fmt: skip
+
+    gauge.set(0)
+    weakref.finalize(served, gauge.set, 0)
+    thread = threading.Thread(target=run, name=f"precompute-{label}", daemon=True)
+    thread.start()
+    return thread
+
+
+def _answer(
+    item_ids: np.ndarray, columns: np.ndarray, scores: np.ndarray
+) -> tuple[list[int], list[float]]:
+    """A list's filled places (finite scores, as `recommend` keeps them): item ids and scores."""
+    filled = np.isfinite(scores)
+    return item_ids[columns[filled]].tolist(), scores[filled].tolist()
 
 
 @dataclass
@@ -68,38 +161,30 @@ class ServedModel:
     environment: str
     loaded_at: str
     directory: Path | None = None
-    _top_items: np.ndarray | None = field(default=None, repr=False)
-    _top_scores: np.ndarray | None = field(default=None, repr=False)
-    _top_lengths: np.ndarray | None = field(default=None, repr=False)
-    _fallback: TopList = field(default=([], []), repr=False)
-    _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
-    _cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    lists: PrecomputedLists | None = field(default=None, repr=False)
+    _fallback: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
         """The model version as responses and metrics name it (`-` for a bare artifact)."""
         return self.model_version or "-"
 
-    def prepare(self, budget: int = PRECOMPUTE_BUDGET) -> "ServedModel":
-        """Compute the fallback list and, when they fit in `budget`, every known user's list."""
+    def prepare(self, budget: int = PRECOMPUTE_BUDGET, *, background: bool = True) -> "ServedModel":
+        """Compute the fallback list, warm the ranking, then precompute every known user's list
+        when they fit in `budget` entries: in a background thread (this version answers
+        meanwhile, ranking on request), or before returning when not `background`."""
         model = self.model
-        unknown = _unknown_user(model)
-        frame = model.recommend([unknown], k=MAX_K)
-        self._fallback = _split_frame(frame, np.array([unknown]))[0]
-        users = model.user_ids_
-        if len(users) * MAX_K <= budget:
-            items = np.full((len(users), MAX_K), -1, dtype=np.int64)
-            scores = np.full((len(users), MAX_K), np.nan)
-            lengths = np.zeros(len(users), dtype=np.int64)
-            for start in range(0, len(users), PRECOMPUTE_BATCH):
-                batch = users[start : start + PRECOMPUTE_BATCH]
-                frame = model.recommend(batch, k=MAX_K)
-                rows = np.searchsorted(users, frame["user_id"].to_numpy())
-                ranks = frame["rank"].to_numpy() - 1
-                items[rows, ranks] = frame["item_id"].to_numpy()
-                scores[rows, ranks] = frame["score"].to_numpy()
-                np.add.at(lengths, rows, 1)
-            self._top_items, self._top_scores, self._top_lengths = items, scores, lengths
+        columns, scores, _ = model.ranked_lists([_unknown_user(model)], MAX_K)
+        self._fallback = columns[0], scores[0]
+        self.warm()
+        if len(model.user_ids_) * MAX_K <= budget:
+            lists = PrecomputedLists(len(model.user_ids_), len(model.item_ids_))
+            self.lists = lists
+            if background:
+                _fill_in_background(self, lists)
+            else:
+                lists.fill(model)
+                metrics.PRECOMPUTED_USERS.labels(self.label).set(lists.ready)
         return self
 
     def _row(self, user_id: int) -> int | None:
@@ -109,24 +194,19 @@ class ServedModel:
 
     def recommend(self, user_id: int, k: int) -> tuple[list[int], list[float], bool]:
         """The user's top-k item ids and scores, best first, and whether they are the fallback."""
+        item_ids = self.model.item_ids_
         row = self._row(user_id)
         if row is None:
-            items, scores = self._fallback
-            return items[:k], scores[:k], True
-        if self._top_items is not None:
-            n = min(k, int(self._top_lengths[row]))
-            return self._top_items[row, :n].tolist(), self._top_scores[row, :n].tolist(), False
-        with self._cache_lock:
-            cached = self._cache.get(user_id)
-            if cached is not None:
-                self._cache.move_to_end(user_id)
-        if cached is None:
-            cached = _split_frame(self.model.recommend([user_id], k=MAX_K), np.array([user_id]))[0]
-            with self._cache_lock:
-                self._cache[user_id] = cached
-                while len(self._cache) > CACHE_USERS:
-                    self._cache.popitem(last=False)
-        return cached[0][:k], cached[1][:k], False
+            if self._fallback is None:
+                columns, scores, _ = self.model.ranked_lists([user_id], k)
+                return (*_answer(item_ids, columns[0], scores[0]), True)
+            columns, scores = self._fallback
+            return (*_answer(item_ids, columns[:k], scores[:k]), True)
+        found = self.lists.list_of(row, k) if self.lists is not None else None
+        if found is None:  # not precomputed (yet): ranked now, one user
+            columns, scores, _ = self.model.ranked_lists([user_id], k)
+            found = columns[0], scores[0]
+        return (*_answer(item_ids, *found), False)
 
     def similar_items(self, item_id: int, k: int) -> TopList:
         """The item's k most similar items and their scores; KeyError for an unknown item."""
@@ -152,7 +232,8 @@ def load_served_model(
     *,
     prepare: bool = True,
 ) -> ServedModel:
-    """Load, verify, prepare and warm the artifact at `model_dir`; ArtifactError if unusable."""
+    """Load, verify, warm and start precomputing the artifact at `model_dir`; ArtifactError if
+    unusable."""
     model = load_model(model_dir)
     record = read_metadata(model_dir)
     if ARRAYS_FILE not in record["files"]:
@@ -170,5 +251,4 @@ def load_served_model(
     )
     if prepare:
         served.prepare()
-        served.warm()
     return served
