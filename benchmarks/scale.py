@@ -121,7 +121,8 @@ def als_side_by_side_run(factors_file: str, repeats: int = 2) -> dict[str, Any]:
         from implicit.cpu.als import AlternatingLeastSquares
 
     model = _load_als(factors_file)
-    theirs = AlternatingLeastSquares(factors=ALS["factors"], dtype=np.float64)
+    with threadpool_limits(1, "blas"):  # implicit warns about BLAS threads otherwise
+        theirs = AlternatingLeastSquares(factors=ALS["factors"], dtype=np.float64)
     theirs.user_factors, theirs.item_factors = model.user_factors_, model.item_factors_
     seen = model._interaction_matrix()
     users = np.arange(len(model.user_ids_))
