@@ -109,10 +109,16 @@ def test_a_logged_run_shows_in_the_ui_as_a_model_training_run(project: Path) -> 
         f"?workflowType=machine_learning&viewStateShareKey={ui.VIEW_ID}"
     )
 
-    log_run(fake_run(project, "run-2", k=20))  # the view follows the newest run's k
+    log_run(fake_run(project, "run-2", k=20))  # the newest run's k first, run-1's k kept
     experiment = mlflow_client.get_experiment(experiment.experiment_id)
     state = json.loads(json.loads(experiment.tags[ui.VIEW_TAG])["state"])
-    assert state["selectedColumns"][0] == "metrics.`ndcg_at_20`"
+    assert state["selectedColumns"][:6] == [
+        "metrics.`ndcg_at_20`", "metrics.`precision_at_20`", "metrics.`recall_at_20`",
+        "metrics.`map_at_20`", "metrics.`lift_over_baseline`", "metrics.`ndcg_at_10`",
+    ]  # fmt: skip
+    assert state["selectedColumns"][-3:] == ["attributes.`Dataset`", "attributes.`Source`",
+                                             "attributes.`Models`"]  # fmt: skip
+    assert len(state["selectedColumns"]) == 5 + 4 + 3
 
 
 def test_a_query_dataset_names_its_database_without_the_password() -> None:

@@ -50,16 +50,26 @@ def view_state(metric_names: list[str]) -> dict:
 def save_headline_view(
     mlflow_client: "MlflowClient", experiment_id: str, metric_names: list[str]
 ) -> None:
-    """Make the experiment's "Headline metrics" view show `metric_names` (unchanged if it does)."""
-    state = json.dumps(view_state(sorted(metric_names, key=_headline_order)))
+    """Make the experiment's "Headline metrics" view show `metric_names` first, then the metric
+    columns it showed before (an earlier run's k stays visible); unchanged if it already does."""
     experiment = mlflow_client.get_experiment(experiment_id)
     saved = experiment.tags.get(VIEW_TAG)
+    names = sorted(metric_names, key=_headline_order)
+    if saved is not None:
+        names += [name for name in _metric_columns(saved) if name not in names]
+    state = json.dumps(view_state(names))
     if saved is not None and json.loads(saved).get("state") == state:
         return
     now = int(time.time() * 1000)
     created = json.loads(saved)["createdAt"] if saved is not None else now
     envelope = {"name": VIEW_NAME, "createdAt": created, "updatedAt": now, "state": state}
     mlflow_client.set_experiment_tag(experiment_id, VIEW_TAG, json.dumps(envelope))
+
+
+def _metric_columns(saved_view: str) -> list[str]:
+    """The metric names a saved view's columns show, in its order."""
+    columns = json.loads(json.loads(saved_view)["state"]).get("selectedColumns", [])
+    return [column[len("metrics.`") : -1] for column in columns if column.startswith("metrics.`")]
 
 
 def _headline_order(name: str) -> tuple[int, str]:
