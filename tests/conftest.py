@@ -19,6 +19,14 @@ from shoprec.interactions import split_interactions
 from shoprec.models import Recommender, make_model
 from shoprec.tracking.store import local_database
 
+# Every JVM the tests start (the Spark sessions of the tests, of the notebooks' kernels and the
+# Spark Connect server) lives for seconds to minutes on small data: the C1 compiler alone (no C2
+# compile threads competing for the two cores) and the serial collector spend about a fifth less
+# CPU there; Spark's results do not depend on either. A deeper thread stack than the default
+# 1 MiB holds ALS's iteration lineage under C1's larger frames. The pipeline itself runs the JVM
+# as the user's Java is configured.
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss16m")
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
