@@ -11,7 +11,7 @@ LAB_PORT ?= 8888
 UI_PORT ?= 5000
 
 .PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks execute-notebook \
-        lab ui deploy-latest status stop browser clean lock benchmark benchmark-scale benchmark-cli \
+        lab ui deploy-latest status stop browser clean lock benchmark benchmark-models benchmark-scale benchmark-cli \
         test-simd-off test-demo test-fast benchmark-spark benchmark-serve benchmark-serve-scale monitor-demo benchmark-report
 
 setup: $(STAMP)
@@ -100,7 +100,8 @@ test-simd-off: setup
 ## Benchmarks: scripts in benchmarks/, one target each, never timed tests. Each writes
 ## docs/benchmarks/<name>.md and .json: the machine, the date, the load and its rows side by side.
 ## Every model on MovieLens-100k and the synthetic shop (quality, fit and recommend times).
-benchmark: setup
+benchmark: benchmark-models
+benchmark-models: setup
 	$(ENV_BIN)/python -m benchmarks.models
 
 ## The 10M-event shop: fit and recommend for all, fast path beside the reference path and implicit.
