@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from shoprec.artifact import save_model
 from shoprec.deploy import deployer, services
 from shoprec.deploy.environments import get_environment
+from shoprec.events.runner import END_OF_LOG
 from shoprec.models import Recommender
 from shoprec.service.app import create_app
 
@@ -69,6 +70,7 @@ def test_service_logs_rotate_by_size_and_a_restart_appends(
     assert marker in kept  # the lines from before the restart are still there
     assert kept.index(marker) < kept.rindex("---- shoprec service test starting")
     assert "---- shoprec service test stopped" in kept
+    assert END_OF_LOG.decode() not in kept  # the writer stops there; the line is not logged
 
 
 @pytest.mark.service

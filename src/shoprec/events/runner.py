@@ -24,6 +24,10 @@ from typing import Any
 FACTORY = "shoprec.events.serve:app_from_env"
 WORKER_CHECK_INTERVAL = 1.0  # seconds between looks for workers that ended
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+# The last line the log writer reads: the runner's own output ends there. A helper process that
+# outlives the workers (multiprocessing's resource tracker) keeps the pipe open, so the writer
+# cannot wait for the end of the pipe without holding up the service's exit.
+END_OF_LOG = b"---- shoprec service: end of log ----\n"
 ACCESS_FORMAT = (
     '%(asctime)s ACCESS [%(process)d] %(client_addr)s "%(request_line)s" %(status_code)s'
 )
@@ -82,6 +86,8 @@ def _keep_logs(path: Path, max_bytes: int, backups: int) -> threading.Thread:
     def copy() -> None:
         with os.fdopen(read_end, "rb") as lines:
             for line in lines:
+                if line == END_OF_LOG:
+                    break
                 text = line.decode("utf-8", "replace").rstrip("\n")
                 handler.emit(logging.makeLogRecord({"msg": text, "args": None}))
 
@@ -133,9 +139,10 @@ def _watch_workers(metrics_dir: Path, stopping: threading.Event) -> threading.Th
 
 
 def _close_logs(writer: threading.Thread) -> None:
-    """Let the log writer write the last lines: close the pipe, wait for it to drain."""
+    """Let the log writer write the last lines: mark the end, wait for the writer to reach it."""
     sys.stdout.flush()
     sys.stderr.flush()
+    os.write(1, END_OF_LOG)
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     os.dup2(null, 2)
