@@ -2,8 +2,9 @@
 
 Prints the median wall time of each command over a few runs, beside a bare `python -c pass` run
 the same way (the baseline: what any Python command costs on this machine), and checks the
-targets: `shoprec --help` under 1 s, `shoprec status` under 2 s, the pre-commit hooks for a
-one-notebook commit under 10 s. `make benchmark-cli`; writes docs/benchmarks/cli.md and .json.
+targets: `shoprec --help` under 1 s, `shoprec status` and `shoprec stop` under 2 s, the
+pre-commit hooks for a one-notebook commit under 10 s. `make benchmark-cli`; writes
+docs/benchmarks/cli.md and .json.
 """
 
 import shutil
@@ -44,6 +45,7 @@ def main() -> int:
         ("python -c pass (baseline)", [sys.executable, "-c", "pass"], ROOT, None),
         ("shoprec --help", [str(BIN / "shoprec"), "--help"], ROOT, 1.0),
         ("shoprec status", [str(BIN / "shoprec"), "status"], scratch, 2.0),
+        ("shoprec stop --env test", [str(BIN / "shoprec"), "stop", "--env", "test"], scratch, 2.0),
         ("shoprec extract --check", [str(BIN / "shoprec"), "extract", "--check"], ROOT, None),
         (f"pre-commit hooks, {NOTEBOOK}", hooks, ROOT, 10.0),
     ]

@@ -7,7 +7,10 @@ cell needs no edit here; a module that cannot be placed that way is reported wit
 """
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -225,3 +228,29 @@ def test_a_module_no_layer_holds_is_reported_with_the_line_to_add(
     with pytest.raises(AssertionError, match=r"^shoprec.handmade is in no layer: no prefix in "
                        r"LAYERS names it\. .* the lowest it may go is 'foundations'"):  # fmt: skip
         layer_of("shoprec.handmade")
+
+
+LIGHT_COMMANDS = (["status"], ["stop", "--env", "test"], ["--help"])
+HEAVY_PACKAGES = ("sklearn", "scipy", "mlflow", "matplotlib", "pyspark")
+
+
+@pytest.mark.parametrize("argv", LIGHT_COMMANDS, ids=" ".join)
+def test_commands_that_only_look_at_or_stop_services_import_no_heavy_package(
+    argv: list[str], tmp_path: Path
+) -> None:
+    """`shoprec status` and `shoprec stop` answer at once: the model code (scikit-learn, SciPy)
+    and MLflow are imported only by the commands that load a model or track a run."""
+    probe = (
+        "import sys\nfrom shoprec.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(name for name in {HEAVY_PACKAGES!r} if name in sys.modules))"
+    )
+    environment = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("SHOPREC_")},
+        "SHOPREC_PROJECT_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *argv],
+        capture_output=True, text=True, env=environment, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr

@@ -18,7 +18,6 @@ from shoprec.deploy import gates, services, state, transaction
 from shoprec.deploy.environments import Environment, get_environment
 from shoprec.deploy.errors import DeployError, GateRefused, ServiceError
 from shoprec.deploy.transaction import Intent
-from shoprec.models import Recommender
 from shoprec.runs import RunError, resolve_run
 from shoprec.tracking import registry
 from shoprec.tracking.store import client
@@ -27,12 +26,14 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
+    from shoprec.models import Recommender
+
 
 def _describe(version: "ModelVersion") -> str:
     return f"version {version.version} (run {version.tags.get(registry.RUN_TAG, '?')})"
 
 
-def _load(version: "ModelVersion") -> Recommender:
+def _load(version: "ModelVersion") -> "Recommender":
     """The version's model, fetched and verified; the service must be able to load it too."""
     try:
         return load_model(registry.fetch(version))

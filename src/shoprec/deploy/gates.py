@@ -18,13 +18,14 @@ import numpy as np
 from shoprec.deploy.environments import ENVIRONMENTS, Environment
 from shoprec.deploy.errors import DeployError, GateRefused
 from shoprec.deploy.services import health, progress
-from shoprec.models import Recommender
 from shoprec.policy import Policy, PolicyError, load_policy
 from shoprec.runs import RunError, evaluation
 from shoprec.tracking import registry
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
+
+    from shoprec.models import Recommender
 
 SMOKE_K = 10
 
@@ -106,7 +107,7 @@ def check_registered(version: "ModelVersion", run_id: str) -> None:
     )
 
 
-def _smoke_users(model: Recommender) -> tuple[int, int, int]:
+def _smoke_users(model: "Recommender") -> tuple[int, int, int]:
     seen = np.diff(model.seen_indptr_)
     row = int(seen.argmin())
     k = min(SMOKE_K, len(model.item_ids_) - int(seen[row]))
@@ -144,7 +145,7 @@ def _check_unknown_user(client: httpx.Client, user_id: int, k: int) -> Check:
     return Check(name, True)
 
 
-def smoke_test(client: httpx.Client, run_id: str, model: Recommender) -> list[Check]:
+def smoke_test(client: httpx.Client, run_id: str, model: "Recommender") -> list[Check]:
     """Check the service behind `client` serves `run_id` and answers sensibly for `model`."""
     try:
         response = client.get("/health")
@@ -167,7 +168,7 @@ def smoke_test(client: httpx.Client, run_id: str, model: Recommender) -> list[Ch
     return checks
 
 
-def check_staging(run_id: str, model: Recommender, test: Environment) -> None:
+def check_staging(run_id: str, model: "Recommender", test: Environment) -> None:
     """Refuse unless the live test service serves `run_id` and passes the smoke test."""
     progress.info(f"staging gate: smoke test against the test service at {test.url}")
     with httpx.Client(base_url=test.url, timeout=5.0) as client:
@@ -191,7 +192,7 @@ def check_production(run_id: str, approved: bool, staging: Environment) -> None:
         raise GateRefused("; ".join(problems))
 
 
-def check_promotion(env: Environment, run_id: str, model: Recommender, approved: bool) -> None:
+def check_promotion(env: Environment, run_id: str, model: "Recommender", approved: bool) -> None:
     """Refuse, saying which rule is unmet, unless `env` may serve run `run_id`.
 
     The run's evaluation is not read here: the deployer checked the verdict the registry
