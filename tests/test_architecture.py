@@ -19,7 +19,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "shoprec"
 LAYERS = (
     ("foundations", ("shoprec.errors", "shoprec.settings", "shoprec.checksums", "shoprec.params",
                      "shoprec.ranking",
-                     "shoprec.runs", "shoprec.processes", "shoprec.execution", "shoprec.redact",
+                     "shoprec.runs", "shoprec.processes", "shoprec.execution", "shoprec.kernels",
+                     "shoprec.redact",
                      "shoprec.policy", "shoprec.devtools")),
     ("loaders", ("shoprec.validation", "shoprec.loaders", "shoprec.synthetic")),
     ("interactions", ("shoprec.interactions", "shoprec.datasets")),

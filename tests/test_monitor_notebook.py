@@ -11,6 +11,7 @@ import pytest
 from papermill.exceptions import PapermillExecutionError
 
 from shoprec.execution import execute_notebook
+from shoprec.kernels import AsyncUnixSocketKernelManager
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_monitor.ipynb"
 
@@ -46,6 +47,7 @@ def test_monitor_notebook_refuses_a_bad_parameter(tmp_path):
             str(NOTEBOOK), str(tmp_path / "out.ipynb"),
             parameters={"output_dir": str(tmp_path), "window_minutes": 0},
             cwd=str(NOTEBOOK.parent), progress_bar=False, kernel_name="python3",
+            kernel_manager_class=AsyncUnixSocketKernelManager,
         )  # fmt: skip
 
 
@@ -55,4 +57,5 @@ def test_monitor_notebook_refuses_service_requests_that_are_not_a_dict(tmp_path)
             str(NOTEBOOK), str(tmp_path / "out.ipynb"),
             parameters={"output_dir": str(tmp_path), "service_requests": [3, 1500]},
             cwd=str(NOTEBOOK.parent), progress_bar=False, kernel_name="python3",
+            kernel_manager_class=AsyncUnixSocketKernelManager,
         )  # fmt: skip

@@ -15,6 +15,7 @@ from papermill.exceptions import PapermillExecutionError
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
+from shoprec.kernels import AsyncUnixSocketKernelManager
 from shoprec.policy import load_policy
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -34,6 +35,7 @@ def execute(name: str, output_dir: Path, **parameters) -> nbformat.NotebookNode:
         cwd=str(source.parent),
         progress_bar=False,
         kernel_name="python3",
+        kernel_manager_class=AsyncUnixSocketKernelManager,
     )
     return nbformat.read(output, as_version=4)
 

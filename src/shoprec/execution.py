@@ -6,9 +6,9 @@ from typing import Any
 
 from shoprec.errors import ShoprecError
 
-# The kernel serves one notebook on loopback. Its own log says nothing about the notebook (what
-# a cell raises reaches the notebook and NotebookFailed): it warns of "TCP without encryption"
-# and, when jupyter_client interrupts it on every shutdown, may log "KeyboardInterrupt caught".
+# The kernel serves one notebook over private Unix sockets (shoprec.kernels). Its own log says
+# nothing about the notebook (what a cell raises reaches the notebook and NotebookFailed), and
+# when jupyter_client interrupts it on every shutdown it may log "KeyboardInterrupt caught".
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 KERNEL_NAME = "python3"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -58,6 +58,8 @@ def execute_notebook(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from shoprec.kernels import AsyncUnixSocketKernelManager
+
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -66,6 +68,7 @@ def execute_notebook(
             cwd=str(cwd or Path(notebook).parent),
             progress_bar=progress_bar,
             kernel_name=KERNEL_NAME,
+            kernel_manager_class=AsyncUnixSocketKernelManager,
             extra_arguments=KERNEL_ARGUMENTS,
             coalesce_streams=True,
         )

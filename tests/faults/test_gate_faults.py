@@ -18,6 +18,7 @@ from shoprec.artifact import read_metadata, save_model
 from shoprec.deploy.errors import GateRefused
 from shoprec.deploy.gates import check_evaluation
 from shoprec.interactions import split_interactions
+from shoprec.kernels import AsyncUnixSocketKernelManager
 from shoprec.models import make_model
 from shoprec.pipeline.plan import ProductionUnavailable
 from shoprec.pipeline.production import current_production_model
@@ -121,6 +122,7 @@ def candidate(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path
         cwd=str(repo_root / "notebooks"),
         progress_bar=False,
         kernel_name="python3",
+        kernel_manager_class=AsyncUnixSocketKernelManager,
     )
     return output / "model"
 
@@ -134,6 +136,7 @@ def _evaluate(repo_root: Path, model_dir: Path, output: Path, **parameters: str)
         cwd=str(repo_root / "notebooks"),
         progress_bar=False,
         kernel_name="python3",
+        kernel_manager_class=AsyncUnixSocketKernelManager,
     )
     return json.loads((output / "evaluation.json").read_text())
 
