@@ -20,6 +20,7 @@ LAYERS = (
     ("foundations", ("shoprec.errors", "shoprec.settings", "shoprec.checksums", "shoprec.params",
                      "shoprec.ranking",
                      "shoprec.runs", "shoprec.processes", "shoprec.execution", "shoprec.kernels",
+                     "shoprec.warm_kernels",
                      "shoprec.redact",
                      "shoprec.policy", "shoprec.devtools")),
     ("loaders", ("shoprec.validation", "shoprec.loaders", "shoprec.synthetic")),

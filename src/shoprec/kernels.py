@@ -51,9 +51,27 @@ class UnixSocketKernelManager(KernelManager):
     def __init__(self, **kwargs) -> None:
         super().__init__(**{**transport_settings(), **kwargs})
 
+    async def _async_pre_start_kernel(self, **kwargs):
+        _use_warm_kernels(self, kwargs)
+        return await super()._async_pre_start_kernel(**kwargs)
+
 
 class AsyncUnixSocketKernelManager(AsyncKernelManager):
     """jupyter_client's `AsyncKernelManager` (papermill's), over private Unix sockets."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**{**transport_settings(), **kwargs})
+
+    async def _async_pre_start_kernel(self, **kwargs):
+        _use_warm_kernels(self, kwargs)
+        return await super()._async_pre_start_kernel(**kwargs)
+
+
+def _use_warm_kernels(manager: KernelManager, kwargs: dict) -> None:
+    from shoprec.warm_kernels import WarmKernelProvisioner
+
+    if manager.provisioner is None:
+        manager.kernel_id = manager.kernel_id or kwargs.pop("kernel_id", None) or str(uuid.uuid4())
+        manager.provisioner = WarmKernelProvisioner(
+            kernel_id=manager.kernel_id, kernel_spec=manager.kernel_spec, parent=manager
+        )
