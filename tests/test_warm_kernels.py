@@ -241,9 +241,37 @@ def test_a_template_that_would_change_what_a_kernel_shows_is_not_used(tmp_path: 
 def test_a_template_that_died_is_replaced(tmp_path: Path) -> None:
     env = {**os.environ, "SHOPREC_TEST_TEMPLATE": "replaced"}
     first = parent_of_kernel(tmp_path, env=env)
+    assert first != os.getpid()
     os.kill(first, signal.SIGKILL)
     # the template is this process's child: wait for its exit without reaping it (a zombie's
     # /proc entry shows before its other threads are done and its exit can be collected)
     os.waitid(os.P_PID, first, os.WEXITED | os.WNOWAIT)
     second = parent_of_kernel(tmp_path, env=env)
     assert second not in (first, os.getpid())
+
+
+def test_the_least_recently_used_idle_template_makes_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(warm_kernels, "TEMPLATES_PER_PROCESS", 1)
+    warm_kernels.close_templates()
+    first = parent_of_kernel(tmp_path, env={**os.environ, "SHOPREC_TEST_TEMPLATE": "first"})
+    second = parent_of_kernel(tmp_path, env={**os.environ, "SHOPREC_TEST_TEMPLATE": "second"})
+    assert os.getpid() not in (first, second) and first != second
+    assert gone(first)  # ended to make room: its kernels had all exited
+    busy = UnixSocketKernelManager()
+    busy.start_kernel(cwd=str(tmp_path), env={**os.environ, "SHOPREC_TEST_TEMPLATE": "busy"})
+    try:
+        assert parent_pid(busy.provisioner.pid) not in (second, os.getpid())
+        other = {**os.environ, "SHOPREC_TEST_TEMPLATE": "other"}
+        assert parent_of_kernel(tmp_path, env=other) == os.getpid()  # no idle template to end
+    finally:
+        busy.shutdown_kernel(now=True)
+        warm_kernels.close_templates()
+
+
+def test_shoprec_warm_kernels_false_launches_kernels_as_usual(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOPREC_WARM_KERNELS", "false")
+    assert parent_of_kernel(tmp_path) == os.getpid()

@@ -68,9 +68,11 @@ class AsyncUnixSocketKernelManager(AsyncKernelManager):
 
 
 def _use_warm_kernels(manager: KernelManager, kwargs: dict) -> None:
+    """Have `manager` fork its kernel from a warm template (unless SHOPREC_WARM_KERNELS=false)."""
+    from shoprec.settings import get_settings
     from shoprec.warm_kernels import WarmKernelProvisioner
 
-    if manager.provisioner is None:
+    if manager.provisioner is None and get_settings().warm_kernels:
         manager.kernel_id = manager.kernel_id or kwargs.pop("kernel_id", None) or str(uuid.uuid4())
         manager.provisioner = WarmKernelProvisioner(
             kernel_id=manager.kernel_id, kernel_spec=manager.kernel_spec, parent=manager

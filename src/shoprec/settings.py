@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     )
     log_backups: int = Field(5, ge=1, le=100, description="rotated service logs kept")
     spark_master: str = Field("local[*]", description="Spark master URL or sc:// endpoint")
+    warm_kernels: bool = Field(
+        True,
+        description="fork notebook kernels from a warm template (shoprec.warm_kernels); "
+        "false launches each kernel as jupyter_client does",
+    )
     # Set by `shoprec deploy` / `start` for the service processes it launches (deploy.services).
     model_uri: str | None = Field(
         None, description="what a service loads when its control folder names no target"

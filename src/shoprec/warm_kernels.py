@@ -273,6 +273,7 @@ class KernelTemplate:
         self._sending = threading.Lock()
         self._changed = threading.Condition()
         self._replies: list[dict[str, Any]] = []
+        self._forked: set[int] = set()
         self._exited: dict[int, int] = {}
         self._closed = False
         threading.Thread(target=self._read, daemon=True, name="kernel-template").start()
@@ -322,7 +323,9 @@ class KernelTemplate:
             except OSError as error:
                 why = f"kernel template (pid {self.process.pid}): {error}"
                 raise TemplateUnavailable(why) from error
-            return ForkedKernel(self, self._reply("forked"))
+            pid = self._reply("forked")
+        self._forked.add(pid)
+        return ForkedKernel(self, pid)
 
     def exit_code(self, pid: int, timeout: float | None) -> int | None:
         """`pid`'s exit code once it has exited (waiting up to `timeout` s), else None."""
@@ -331,6 +334,12 @@ class KernelTemplate:
             if pid in self._exited:
                 return self._exited[pid]
             return -signal.SIGKILL if self._closed else None  # the template killed it
+
+    @property
+    def idle(self) -> bool:
+        """Whether every kernel it forked has exited."""
+        with self._changed:
+            return self._forked <= self._exited.keys()
 
     @property
     def alive(self) -> bool:
@@ -351,13 +360,15 @@ class KernelTemplate:
 
 _log = logging.getLogger(__name__)
 _templates: dict[tuple, KernelTemplate | None] = {}
-"""This process's templates by interpreter and environment; None where one could not start."""
+"""This process's templates by interpreter and environment, least recently used first; None
+where one could not start."""
 _templates_lock = threading.Lock()
 
 
 def _template_for(executable: str, env: Mapping[str, str], cwd: str) -> KernelTemplate | None:
-    """The template for kernels of `executable` with `env`, started if need be; None where
-    kernels must be launched as usual."""
+    """The template for kernels of `executable` with `env`, started if need be (ending the least
+    recently used idle template when there are `TEMPLATES_PER_PROCESS`); None where kernels
+    must be launched as usual."""
     key = (
         executable,
         tuple(
@@ -366,14 +377,19 @@ def _template_for(executable: str, env: Mapping[str, str], cwd: str) -> KernelTe
     )
     with _templates_lock:
         if key in _templates:
-            template = _templates[key]
+            template = _templates.pop(key)
+            _templates[key] = template  # now the most recently used
             if template is None or template.alive:
                 return template
             template.close()  # it died: start another
-        elif len(_templates) >= TEMPLATES_PER_PROCESS:
-            return None
         if not _templates:
             atexit.register(close_templates)
+        started = [k for k, template in _templates.items() if template is not None]
+        if len(started) >= TEMPLATES_PER_PROCESS:
+            idle = [k for k in started if _templates[k].idle]
+            if not idle:
+                return None
+            _templates.pop(idle[0]).close()
         try:
             _templates[key] = KernelTemplate(executable, env, cwd)
         except TemplateUnavailable as error:
