@@ -31,7 +31,7 @@ STATE = textwrap.dedent(
         "numpy": [repr(numpy.get_printoptions()), numpy.geterr()],
         "rc": {name: repr(value) for name, value in matplotlib.rcParams.items()},
         "backend": matplotlib.get_backend(),
-        "warning filters": sorted(repr(each) for each in warnings.filters),
+        "warning filters": [repr(each) for each in warnings.filters],
         "path": sys.path,
         "argv": [sys.argv[1], os.path.basename(sys.argv[2])[:3], *sys.argv[3:]],
         "cwd": os.getcwd(),

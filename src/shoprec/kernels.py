@@ -6,7 +6,8 @@ pick, any outgoing connection), and the kernel dies with "Address already in use
 pytest workers starting kernels and services that was about 1 kernel start in 120. Unix
 sockets have no such window and no port for another local user to reach: each kernel's
 sockets live in a folder of this process (mode 0700) under a name no other kernel uses.
-Elsewhere than POSIX the managers keep TCP.
+Elsewhere than POSIX the managers keep TCP. On Linux they fork their kernels from a warm
+template (shoprec.warm_kernels) unless SHOPREC_WARM_KERNELS=false.
 """
 
 import atexit

@@ -8,17 +8,24 @@ libraries and then waits. Each kernel is a fork of it (copy-on-write), that sets
 environment and working folder and runs ipykernel exactly as `python -m ipykernel_launcher` does.
 
 What a fork keeps is only what the template imported before any kernel existed: third-party
-libraries whose import depends on nothing but the interpreter and the environment variables it
-was started with. So a template serves only kernels whose command is the same interpreter's
-`-m ipykernel_launcher` and whose environment equals the template's except for the variables in
-`PER_KERNEL_VARIABLES`; any other kernel gets a template of its own (or, past
-`TEMPLATES_PER_PROCESS`, a plain process). shoprec's own modules are never preloaded: a kernel
-imports them from the files as they are when it starts.
+libraries, imported as a kernel imports them (ipykernel's matplotlib backend and parent pid set,
+`get_ipython()` answering, the kernel's stream encoding), whose import depends on nothing but the
+interpreter and the environment. So a template serves only kernels whose command is the same
+interpreter's `-m ipykernel_launcher` and whose environment equals the template's except for
+`PER_KERNEL_VARIABLES`; any other kernel gets a template of its own (at most
+`TEMPLATES_PER_PROCESS`, the least recently used idle one ending to make room) or is launched as
+usual. shoprec's own modules are never preloaded: a kernel imports them from the files as they
+are when it starts. If the imports print or warn (a launched kernel would show it in the
+notebook), the template refuses and kernels are launched as usual. Each kernel reseeds numpy's
+global generator, so unseeded draws differ between kernels as they do between launched ones,
+and puts the warning filters the libraries added before ipykernel's, as importing them in a
+launched kernel would.
 
 A forked kernel behaves as a launched one for jupyter_client: it leads its own process group
-(interrupts and kills reach it and its children), its exit is seen, and it exits when the
+(interrupts and kills reach it and its children), its exit code is seen, and it exits when the
 template does. The template exits when the process that started it closes the connection (at
-exit, or when it dies), killing the kernels still running.
+exit, or when it dies), killing the kernels still running. `SHOPREC_WARM_KERNELS=false` turns
+it all off. tests/test_warm_kernels.py holds a forked kernel to a launched one.
 """
 
 import asyncio
@@ -42,8 +49,9 @@ from jupyter_client.provisioning import LocalProvisioner
 
 from shoprec.errors import ShoprecError
 
+KERNEL_MODULE = "ipykernel.kernelapp"
 PRELOADED = (
-    "ipykernel.kernelapp",
+    KERNEL_MODULE,
     "numpy",
     "numpy.random",
     "pandas",
@@ -65,7 +73,8 @@ each test)."""
 
 TEMPLATES_PER_PROCESS = 4
 LAUNCHER = ("-m", "ipykernel_launcher")
-FORKS = os.name == "posix" and hasattr(os, "fork")
+FORKS = hasattr(os, "fork") and hasattr(os, "pidfd_open")
+"""Linux: the template watches its kernels through pidfds (Linux 5.3 and later)."""
 
 
 # --- The template process ------------------------------------------------------------------
@@ -94,6 +103,7 @@ def _preload() -> str | None:
     import importlib
     import warnings
 
+    global _KERNEL_FILTERS
     started_with = dict(os.environ)
     # ipykernel reads the parent to watch at import: the template, which each kernel is told
     os.environ["JPY_PARENT_PID"] = str(os.getpid())
@@ -107,6 +117,8 @@ def _preload() -> str | None:
     try:  # the filters the imports add stay, as they would in a kernel
         for name in PRELOADED:
             importlib.import_module(name)
+            if name == KERNEL_MODULE:
+                _KERNEL_FILTERS = len(warnings.filters)
         printed = sys.stdout.getvalue() + sys.stderr.getvalue()
     finally:
         del builtins.get_ipython
@@ -118,6 +130,31 @@ def _preload() -> str | None:
         said = printed or warned[0]
         return f"importing {', '.join(PRELOADED)} said: {said.strip()[:300]}"
     return None
+
+
+_KERNEL_FILTERS = 0
+"""How many warning filters the template had once it imported ipykernel (the interpreter's own
+and those a launched kernel has before its first cell)."""
+
+
+def _library_filters_after_the_kernels(app_class: type) -> None:
+    """Order the warning filters as in a launched kernel that then imports the libraries: the
+    filters their imports added first, then those ipykernel adds as it starts, then those it
+    had from its own import and the interpreter."""
+    import warnings
+
+    initialize = app_class.initialize
+
+    def initialize_then_reorder(app: Any, argv: Any = None) -> None:
+        before = list(warnings.filters)
+        initialize(app, argv)
+        added = warnings.filters[: len(warnings.filters) - len(before)]
+        libraries = before[: len(before) - _KERNEL_FILTERS]
+        kernel = before[len(before) - _KERNEL_FILTERS :]
+        warnings.filters[:] = libraries + added + kernel
+        warnings._filters_mutated()
+
+    app_class.initialize = initialize_then_reorder
 
 
 def _run_kernel(
@@ -139,6 +176,7 @@ def _run_kernel(
     from ipykernel import kernelapp
 
     sys.argv = [ipykernel_launcher.__file__, *arguments]
+    _library_filters_after_the_kernels(kernelapp.IPKernelApp)
     code = 0
     try:
         kernelapp.launch_new_instance()
@@ -165,6 +203,11 @@ def serve(connection_fd: int) -> None:
 
     if sys.path and sys.path[0] == "":  # as ipykernel_launcher: the folder is not importable
         del sys.path[0]
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError as error:  # a Linux older than 5.3
+        send({"refused": f"this system has no pidfds to watch kernels with ({error})"})
+        return
     refused = _preload()
     if refused:
         send({"refused": refused})
