@@ -56,9 +56,9 @@ test-demo: setup
 	$(ENV_BIN)/pytest -m demo tests
 
 ## The daily loop (about 2 min): unit tests and nbval of the notebooks, in-process only. Left to
-## `make test`: whatever runs notebooks with papermill, starts services, Spark or PostgreSQL,
-## drives a browser, and the fault suite.
-FAST_TESTS := -m "not (demo or notebook or service or spark or postgres or browser or faults)"
+## `make test`: whatever runs notebooks with papermill or starts kernels, services, Spark or
+## PostgreSQL, drives a browser, and the fault suite.
+FAST_TESTS := -m "not (demo or notebook or kernels or service or spark or postgres or browser or faults)"
 test-fast: setup
 	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=10 $(NBVAL_OPTIONS) \
 	  $(FAST_TESTS) --ignore notebooks/lib/spark_engine.ipynb tests notebooks

@@ -17,7 +17,20 @@ from jupyter_client.manager import KernelManager
 from shoprec import warm_kernels
 from shoprec.kernels import UnixSocketKernelManager, transport_settings
 
-pytestmark = pytest.mark.skipif(not warm_kernels.FORKS, reason="kernels fork only on POSIX")
+pytestmark = [
+    pytest.mark.kernels,
+    pytest.mark.skipif(
+        not warm_kernels.FORKS,
+        reason="kernels fork only where there are fork and pidfds (Linux 5.3+)",
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def warm_kernels_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about forked kernels, whatever SHOPREC_WARM_KERNELS says around them."""
+    monkeypatch.delenv("SHOPREC_WARM_KERNELS", raising=False)
+
 
 STATE = textwrap.dedent(
     """
@@ -88,14 +101,16 @@ def launched() -> KernelManager:
 @pytest.fixture(scope="module")
 def states(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     folder = tmp_path_factory.mktemp("kernel-folder")
-    return {
-        name: json.loads(run_in_kernel(make(), STATE, folder))
-        for name, make in (
-            ("launched", launched),
-            ("forked", UnixSocketKernelManager),
-            ("forked again", UnixSocketKernelManager),
-        )
-    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("SHOPREC_WARM_KERNELS", raising=False)
+        return {
+            name: json.loads(run_in_kernel(make(), STATE, folder))
+            for name, make in (
+                ("launched", launched),
+                ("forked", UnixSocketKernelManager),
+                ("forked again", UnixSocketKernelManager),
+            )
+        }
 
 
 def test_the_kernels_are_forked_from_one_template(states: dict[str, dict]) -> None:
@@ -220,10 +235,12 @@ def test_kernels_end_with_the_process_that_started_them(tmp_path: Path) -> None:
     )
     command = [sys.executable, "-c", script, str(tmp_path)]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as starter:
-        kernel = int(starter.stdout.readline())
-        template = parent_pid(kernel)
-        assert template != starter.pid  # forked, not launched
-        starter.kill()
+        try:
+            kernel = int(starter.stdout.readline())
+            template = parent_pid(kernel)
+        finally:
+            starter.kill()
+    assert template != starter.pid  # forked, not launched
     deadline = time.monotonic() + 30
     while not (gone(kernel) and gone(template)):
         assert time.monotonic() < deadline, "the kernel or its template outlived their starter"
