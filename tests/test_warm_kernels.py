@@ -38,6 +38,7 @@ STATE = textwrap.dedent(
     import matplotlib, matplotlib.pyplot, numpy, pandas, scipy.sparse, scipy.stats, sklearn.base
     import numba
     from ipykernel.kernelapp import IPKernelApp
+
     shell, app = get_ipython(), IPKernelApp.instance()
     print(json.dumps({
         "pandas": pandas.describe_option(_print_desc=False),
@@ -142,6 +143,7 @@ def test_the_kernels_are_forked_from_one_template(states: dict[str, dict]) -> No
         "shell hooks",
         "display hook",
         "main",
+        "watches its parent",
     ],
 )
 def test_a_forked_kernel_is_set_up_as_a_launched_one(states: dict[str, dict], aspect: str) -> None:
