@@ -15,6 +15,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 
 from shoprec import warm_kernels
+from shoprec.errors import ConfigurationError
 from shoprec.kernels import UnixSocketKernelManager, transport_settings
 
 pytestmark = [
@@ -200,8 +201,12 @@ def test_a_forked_kernel_is_interrupted_and_killed_as_a_launched_one(tmp_path: P
     client.start_channels()
     try:
         client.wait_for_ready(timeout=60)
-        message = client.execute("import time; time.sleep(60)")
-        time.sleep(1)
+        message = client.execute("import time; print('sleeping', flush=True); time.sleep(60)")
+        while True:  # interrupt the sleep itself, not the kernel on its way to it
+            output = client.get_iopub_msg(timeout=30)
+            if output["msg_type"] == "stream" and "sleeping" in output["content"]["text"]:
+                break
+        time.sleep(0.2)
         manager.interrupt_kernel()
         reply = client.get_shell_msg(timeout=30)
         assert reply["parent_header"]["msg_id"] == message
@@ -273,7 +278,7 @@ def test_the_least_recently_used_idle_template_makes_room(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(warm_kernels, "TEMPLATES_PER_PROCESS", 1)
-    warm_kernels.close_templates()
+    monkeypatch.setattr(warm_kernels, "_templates", {})  # the worker's others serve other tests
     first = parent_of_kernel(tmp_path, env={**os.environ, "SHOPREC_TEST_TEMPLATE": "first"})
     second = parent_of_kernel(tmp_path, env={**os.environ, "SHOPREC_TEST_TEMPLATE": "second"})
     assert os.getpid() not in (first, second) and first != second
@@ -286,7 +291,7 @@ def test_the_least_recently_used_idle_template_makes_room(
         assert parent_of_kernel(tmp_path, env=other) == os.getpid()  # no idle template to end
     finally:
         busy.shutdown_kernel(now=True)
-        warm_kernels.close_templates()
+        warm_kernels.close_templates()  # this test's own
 
 
 def test_shoprec_warm_kernels_false_launches_kernels_as_usual(
@@ -294,3 +299,9 @@ def test_shoprec_warm_kernels_false_launches_kernels_as_usual(
 ) -> None:
     monkeypatch.setenv("SHOPREC_WARM_KERNELS", "false")
     assert parent_of_kernel(tmp_path) == os.getpid()
+
+
+def test_a_setting_that_is_not_a_boolean_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPREC_WARM_KERNELS", "maybe")
+    with pytest.raises(ConfigurationError, match="SHOPREC_WARM_KERNELS='maybe'.*boolean"):
+        UnixSocketKernelManager().start_kernel()

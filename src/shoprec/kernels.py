@@ -46,35 +46,28 @@ def transport_settings() -> dict[str, str]:
     return {"transport": "ipc", "ip": socket_prefix()} if UNIX_SOCKETS else {}
 
 
-class UnixSocketKernelManager(KernelManager):
-    """jupyter_client's `KernelManager`, talking to its kernel over private Unix sockets."""
+class _PrivateKernels:
+    """What both managers add to jupyter_client's: private Unix sockets, and kernels forked
+    from a warm template (unless SHOPREC_WARM_KERNELS=false)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**{**transport_settings(), **kwargs})
 
     async def _async_pre_start_kernel(self, **kwargs):
-        _use_warm_kernels(self, kwargs)
+        from shoprec.settings import get_settings
+        from shoprec.warm_kernels import WarmKernelProvisioner
+
+        if self.provisioner is None and get_settings().warm_kernels:
+            self.kernel_id = self.kernel_id or kwargs.pop("kernel_id", None) or str(uuid.uuid4())
+            self.provisioner = WarmKernelProvisioner(
+                kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
+            )
         return await super()._async_pre_start_kernel(**kwargs)
 
 
-class AsyncUnixSocketKernelManager(AsyncKernelManager):
-    """jupyter_client's `AsyncKernelManager` (papermill's), over private Unix sockets."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**{**transport_settings(), **kwargs})
-
-    async def _async_pre_start_kernel(self, **kwargs):
-        _use_warm_kernels(self, kwargs)
-        return await super()._async_pre_start_kernel(**kwargs)
+class UnixSocketKernelManager(_PrivateKernels, KernelManager):
+    """jupyter_client's `KernelManager`, over private Unix sockets, its kernel forked warm."""
 
 
-def _use_warm_kernels(manager: KernelManager, kwargs: dict) -> None:
-    """Have `manager` fork its kernel from a warm template (unless SHOPREC_WARM_KERNELS=false)."""
-    from shoprec.settings import get_settings
-    from shoprec.warm_kernels import WarmKernelProvisioner
-
-    if manager.provisioner is None and get_settings().warm_kernels:
-        manager.kernel_id = manager.kernel_id or kwargs.pop("kernel_id", None) or str(uuid.uuid4())
-        manager.provisioner = WarmKernelProvisioner(
-            kernel_id=manager.kernel_id, kernel_spec=manager.kernel_spec, parent=manager
-        )
+class AsyncUnixSocketKernelManager(_PrivateKernels, AsyncKernelManager):
+    """jupyter_client's `AsyncKernelManager` (papermill's), the same way."""
