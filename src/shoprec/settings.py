@@ -1,9 +1,12 @@
 """Every setting shoprec reads from the environment, with its default: the one place that does.
 
-Read a fresh `Settings` with `get_settings()` whenever a value is needed, so a changed
-environment (a test's monkeypatch, a service's launcher) is always seen.
+Call `get_settings()` whenever a value is needed: a changed environment (a test's monkeypatch,
+a service's launcher) or working directory is always seen. The same environment gives the same
+(frozen) `Settings`, parsed once: commands ask for settings dozens of times.
 """
 
+import functools
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -95,8 +98,33 @@ def environment_variable(field: str) -> str:
     return alias if isinstance(alias, str) else f"SHOPREC_{field.upper()}"
 
 
+# Third-party variables fields read by their own name; every other one is SHOPREC_<FIELD>.
+_ALIASES = frozenset(
+    field.validation_alias.upper()
+    for field in Settings.model_fields.values()
+    if isinstance(field.validation_alias, str)
+)
+
+
+def _read_by_settings(variable: str) -> bool:
+    """Whether `Settings` reads environment variable `variable` (names are not case-sensitive)."""
+    name = variable.upper()
+    return name.startswith("SHOPREC_") or name in _ALIASES
+
+
 def get_settings() -> Settings:
     """The settings as the environment gives them now; a malformed value names its variable."""
+    read = tuple(sorted((k, v) for k, v in os.environ.items() if _read_by_settings(k)))
+    try:
+        working_directory = os.getcwd()  # relative paths resolve against it
+    except FileNotFoundError:
+        working_directory = ""
+    return _settings(read, working_directory)
+
+
+@functools.lru_cache(maxsize=16)
+def _settings(environment: tuple[tuple[str, str], ...], working_directory: str) -> Settings:
+    """`Settings` parsed from the environment, cached by what it reads (the arguments)."""
     try:
         return Settings()
     except ValidationError as error:
