@@ -10,11 +10,18 @@ PYTEST_WORKERS ?= 2
 LAB_PORT ?= 8888
 UI_PORT ?= 5000
 
-.PHONY: setup pipeline test unit nbval lint extract check-extract execute-notebooks execute-notebook \
+.PHONY: setup bytecode pipeline test unit nbval lint extract check-extract execute-notebooks execute-notebook \
         lab ui deploy-latest status stop browser clean lock benchmark benchmark-models benchmark-scale benchmark-cli \
         test-simd-off test-demo test-fast benchmark-spark benchmark-serve benchmark-serve-scale monitor-demo benchmark-report
 
 setup: $(STAMP)
+
+## The project's own modules byte-compiled, as uv compiles the locked packages: every `shoprec`
+## command, kernel and service imports them, and with PYTHONDONTWRITEBYTECODE set Python would
+## compile them again in each process. Only files changed since are compiled (next to them, in
+## __pycache__/, git-ignored); a stale file is never used (Python checks each one's mtime).
+bytecode: setup
+	@$(ENV_BIN)/python -m compileall -q src
 
 $(STAMP): requirements.lock pyproject.toml
 	@if [ ! -x $(ENV_BIN)/python ]; then $(PYTHON) -m venv .venv; fi
@@ -31,7 +38,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $@
 
 ## The main job: run the notebooks on the embedded data, then promote the run test -> staging -> production.
-pipeline: setup
+pipeline: bytecode
 	$(ENV_BIN)/shoprec pipeline --profile default
 	$(MAKE) --no-print-directory deploy-latest
 
@@ -48,7 +55,7 @@ status stop: setup
 ## (one queue for both workers; `make unit` and `make nbval` run either half alone).
 NBVAL_OPTIONS := --nbval --nbval-current-env --nbval-sanitize-with .nbval-sanitize.cfg
 ## The live monitor-demo timeline (marked `demo`: minutes of real traffic) runs in `make test-demo`.
-test: setup browser lint
+test: bytecode browser lint
 	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(NBVAL_OPTIONS) \
 	  -m "not demo" tests notebooks
 
@@ -59,7 +66,7 @@ test-demo: setup
 ## `make test`: whatever runs notebooks with papermill or starts kernels, services, Spark or
 ## PostgreSQL, drives a browser, and the fault suite.
 FAST_TESTS := -m "not (demo or notebook or kernels or service or spark or postgres or browser or faults)"
-test-fast: setup
+test-fast: bytecode
 	$(ENV_BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=10 $(NBVAL_OPTIONS) \
 	  $(FAST_TESTS) --ignore notebooks/lib/spark_engine.ipynb tests notebooks
 
@@ -90,7 +97,7 @@ SIMD_NOTEBOOKS := notebooks/0*.ipynb notebooks/lib/ranking.ipynb notebooks/lib/r
   notebooks/lib/popularity.ipynb notebooks/lib/cooccurrence.ipynb notebooks/lib/ease.ipynb \
   notebooks/lib/als.ipynb notebooks/lib/metrics.ipynb
 
-test-simd-off: setup
+test-simd-off: bytecode
 	@echo "numpy SIMD dispatch off: NPY_DISABLE_CPU_FEATURES=\"$(SIMD_FEATURES)\""
 	NPY_DISABLE_CPU_FEATURES="$(SIMD_FEATURES)" SHOPREC_EXPECT_SIMD_OFF="$(SIMD_FEATURES)" \
 	  $(ENV_BIN)/pytest -n $(PYTEST_WORKERS) tests/test_ranking.py tests/test_models.py tests/test_scale_paths.py
