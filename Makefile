@@ -12,7 +12,7 @@ UI_PORT ?= 5000
 
 .PHONY: setup bytecode pipeline test unit nbval lint extract check-extract execute-notebooks execute-notebook \
         lab ui deploy-latest status stop browser clean lock benchmark benchmark-models benchmark-scale benchmark-cli \
-        test-simd-off test-demo test-fast benchmark-spark benchmark-serve benchmark-serve-scale monitor-demo benchmark-report
+        test-simd-off test-demo test-fast benchmark-spark benchmark-serve benchmark-serve-scale monitor-demo benchmark-report benchmark-tests
 
 setup: $(STAMP)
 
@@ -122,6 +122,10 @@ benchmark-report: setup
 ## How fast the CLI and the pre-commit hooks start (targets: --help < 1 s, status < 2 s, hooks < 10 s).
 benchmark-cli: setup
 	$(ENV_BIN)/python -m benchmarks.cli
+
+## `make test` beside `make test-fast` (fast, full, fast; target: at most 5x), about 13 min on 2 cores.
+benchmark-tests: setup
+	$(ENV_BIN)/python -m benchmarks.tests
 
 ## The 10M-event shop through both engines (local and Spark local[2]): fit, recommend for all, memory.
 benchmark-spark: setup

@@ -1,0 +1,100 @@
+"""How long `make test` takes beside `make test-fast`, on this machine, in one run.
+
+Runs `make test-fast`, then `make test`, then `make test-fast` again (the two fast runs bracket
+the full one, so a change of load shows as a gap between them), each as a user types it, and
+records its wall time, the CPU the whole machine was busy for meanwhile (from /proc/stat: the
+suite's work is spread over kernels, services, JVMs and browsers that outlive no parent to
+account them) and pytest's summary line. The target (issue 18): `make test` at most 5x
+`make test-fast`. `make benchmark-tests` (about 13 min on 2 cores); writes
+docs/benchmarks/tests.md and .json; exits 1 when the target is missed.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report import ROOT, Benchmark
+
+TARGET_RATIO = 5.0
+SUMMARY = re.compile(r"^=+ (.*\d+ passed.*) in [\d.]+s.*=+$", re.MULTILINE)
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the machine has been busy since boot (every core: user, system, interrupts)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def run_target(target: str, log: Path) -> dict[str, Any]:
+    """`make <target>` from the project root: its exit code, wall and busy CPU seconds, and
+    pytest's summary line (None when it printed none); its output goes to `log`."""
+    wall, cpu = time.perf_counter(), busy_cpu_seconds()
+    with log.open("w") as output:
+        code = subprocess.run(
+            ["make", "--no-print-directory", target], cwd=ROOT, stdout=output,
+            stderr=subprocess.STDOUT, check=False,
+        ).returncode  # fmt: skip
+    seconds, busy = time.perf_counter() - wall, busy_cpu_seconds() - cpu
+    summaries = SUMMARY.findall(log.read_text(errors="replace"))
+    return {
+        "target": target,
+        "exit_code": code,
+        "seconds": round(seconds, 1),
+        "busy_cpu_seconds": round(busy, 1),
+        "cpu_busy_share": round(busy / (seconds * (os.cpu_count() or 1)), 3),
+        "pytest": summaries[-1] if summaries else None,
+        "log": str(log),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the three targets in turn, print and write the table, exit 1 if the target is missed
+    or a run failed."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tests", description=__doc__)
+    parser.add_argument("--fast", default="test-fast", help="the daily loop's make target")
+    parser.add_argument("--full", default="test", help="the whole suite's make target")
+    parser.add_argument("--output", type=Path, help="where to write, without suffix")
+    args = parser.parse_args(argv)
+    benchmark = Benchmark("tests", "make test beside make test-fast", output=args.output)
+    logs = Path(tempfile.mkdtemp(prefix="shoprec-benchmark-tests-"))
+    order = [args.fast, args.full, args.fast]
+    rows = [run_target(target, logs / f"{i}-{target}.log") for i, target in enumerate(order)]
+    fast_seconds = (rows[0]["seconds"] + rows[2]["seconds"]) / 2
+    ratio = rows[1]["seconds"] / fast_seconds
+    cpu_ratio = rows[1]["busy_cpu_seconds"] / (
+        (rows[0]["busy_cpu_seconds"] + rows[2]["busy_cpu_seconds"]) / 2
+    )
+    failed = [row["target"] for row in rows if row["exit_code"] != 0]
+    verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
+    lines = [
+        "| run | make target | exit | wall s | busy CPU s | CPU busy | pytest |",
+        "|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for i, row in enumerate(rows, 1):
+        lines.append(
+            f"| {i} | `make {row['target']}` | {row['exit_code']} | {row['seconds']:.1f} | "
+            f"{row['busy_cpu_seconds']:.1f} | {row['cpu_busy_share']:.0%} | "
+            f"{row['pytest'] or '-'} |"
+        )
+    lines += [
+        "",
+        f"`make {args.full}` took **{ratio:.2f}x** `make {args.fast}`'s wall time (the mean of "
+        f"runs 1 and 3) and {cpu_ratio:.2f}x its busy CPU; target at most {TARGET_RATIO:g}x: "
+        f"**{verdict}**." + (f" Failed: {', '.join(failed)} (logs in {logs})." if failed else ""),
+    ]
+    results = {"rows": rows, "ratio": round(ratio, 3), "cpu_ratio": round(cpu_ratio, 3),
+               "target_ratio": TARGET_RATIO, "verdict": verdict, "failed": failed}  # fmt: skip
+    page = benchmark.write("\n".join(lines) + "\n", results)
+    print(page.read_text())
+    return 1 if failed or verdict == "MISSED" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
