@@ -61,9 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fast", default="test-fast", help="the daily loop's make target")
     parser.add_argument("--full", default="test", help="the whole suite's make target")
     parser.add_argument("--output", type=Path, help="where to write, without suffix")
+    parser.add_argument("--logs", type=Path, help="where each run's output goes (default: a "
+                        "new temporary folder)")  # fmt: skip
     args = parser.parse_args(argv)
     benchmark = Benchmark("tests", "make test beside make test-fast", output=args.output)
-    logs = Path(tempfile.mkdtemp(prefix="shoprec-benchmark-tests-"))
+    logs = args.logs or Path(tempfile.mkdtemp(prefix="shoprec-benchmark-tests-"))
+    logs.mkdir(parents=True, exist_ok=True)
     order = [args.fast, args.full, args.fast]
     rows = [run_target(target, logs / f"{i}-{target}.log") for i, target in enumerate(order)]
     fast_seconds = (rows[0]["seconds"] + rows[2]["seconds"]) / 2

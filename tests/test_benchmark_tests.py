@@ -8,7 +8,8 @@ from benchmarks import tests as benchmark
 
 def test_three_runs_side_by_side_give_the_ratio_and_the_verdict(tmp_path: Path):
     output = tmp_path / "tests"
-    quick = ["--fast", "check-extract", "--full", "check-extract", "--output", str(output)]
+    quick = ["--fast", "check-extract", "--full", "check-extract", "--output", str(output),
+             "--logs", str(tmp_path / "logs")]  # fmt: skip
     assert benchmark.main(quick) == 0
     found = json.loads(output.with_suffix(".json").read_text())
     assert [row["target"] for row in found["rows"]] == ["check-extract"] * 3
@@ -24,11 +25,13 @@ def test_three_runs_side_by_side_give_the_ratio_and_the_verdict(tmp_path: Path):
 
 def test_a_failing_target_is_named_and_fails_the_benchmark(tmp_path: Path):
     output = tmp_path / "tests"
-    argv = ["--fast", "check-extract", "--full", "no-such-target", "--output", str(output)]
+    argv = ["--fast", "check-extract", "--full", "no-such-target", "--output", str(output),
+            "--logs", str(tmp_path / "logs")]  # fmt: skip
     assert benchmark.main(argv) == 1
     found = json.loads(output.with_suffix(".json").read_text())
     assert found["failed"] == ["no-such-target"]
     (log,) = [row["log"] for row in found["rows"] if row["target"] == "no-such-target"]
+    assert Path(log).parent == tmp_path / "logs"
     assert "No rule to make target 'no-such-target'" in Path(log).read_text()
     assert "Failed: no-such-target" in output.with_suffix(".md").read_text()
 
