@@ -46,7 +46,7 @@ def run_target(target: str, log: Path) -> dict[str, Any]:
     return {
         "target": target,
         "exit_code": code,
-        "seconds": round(seconds, 1),
+        "seconds": round(seconds, 3),
         "busy_cpu_seconds": round(busy, 1),
         "cpu_busy_share": round(busy / (seconds * (os.cpu_count() or 1)), 3),
         "pytest": summaries[-1] if summaries else None,
