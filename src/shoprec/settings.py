@@ -15,12 +15,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shoprec.errors import ConfigurationError
 
 DEFAULT_PORTS = {"test": 8601, "staging": 8602, "production": 8603}
+PREFIX = "SHOPREC_"  # of every variable but the third-party ones a field names (aliases)
 
 
 class Settings(BaseSettings):
     """shoprec's settings; each field is read from `SHOPREC_<FIELD>` unless it says otherwise."""
 
-    model_config = SettingsConfigDict(env_prefix="SHOPREC_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True)
 
     project_dir: Path | None = Field(
         None, description="the project root (default: nearest folder up holding pyproject.toml)"
@@ -95,10 +96,9 @@ class Settings(BaseSettings):
 def environment_variable(field: str) -> str:
     """The environment variable a settings field is read from."""
     alias = Settings.model_fields[field].validation_alias
-    return alias if isinstance(alias, str) else f"SHOPREC_{field.upper()}"
+    return alias if isinstance(alias, str) else f"{PREFIX}{field.upper()}"
 
 
-# Third-party variables fields read by their own name; every other one is SHOPREC_<FIELD>.
 _ALIASES = frozenset(
     field.validation_alias.upper()
     for field in Settings.model_fields.values()
@@ -109,7 +109,7 @@ _ALIASES = frozenset(
 def _read_by_settings(variable: str) -> bool:
     """Whether `Settings` reads environment variable `variable` (names are not case-sensitive)."""
     name = variable.upper()
-    return name.startswith("SHOPREC_") or name in _ALIASES
+    return name.startswith(PREFIX) or name in _ALIASES
 
 
 def get_settings() -> Settings:
