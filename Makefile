@@ -12,7 +12,8 @@ UI_PORT ?= 5000
 
 .PHONY: setup bytecode pipeline test unit nbval lint extract check-extract execute-notebooks execute-notebook \
         lab ui deploy-latest status stop browser clean lock benchmark benchmark-models benchmark-scale benchmark-cli \
-        test-simd-off test-demo test-fast benchmark-spark benchmark-serve benchmark-serve-scale monitor-demo benchmark-report benchmark-tests
+        test-simd-off test-demo test-fast benchmark-spark benchmark-serve benchmark-serve-scale monitor-demo benchmark-report benchmark-tests \
+        benchmark-census
 
 setup: $(STAMP)
 
@@ -126,6 +127,10 @@ benchmark-cli: setup
 ## `make test` beside `make test-fast` (fast, full, fast; target: at most 5x), about 13 min on 2 cores.
 benchmark-tests: setup
 	$(ENV_BIN)/python -m benchmarks.tests
+
+## Where `make test`'s CPU goes, by kind of process and by test file (about 13 min on 2 cores).
+benchmark-census: setup
+	$(ENV_BIN)/python -m benchmarks.census
 
 ## The 10M-event shop through both engines (local and Spark local[2]): fit, recommend for all, memory.
 benchmark-spark: setup
