@@ -29,6 +29,8 @@ TICKS = os.sysconf("SC_CLK_TCK")
 TEMPLATE = "shoprec.warm_kernels import serve"
 """What a warm-kernel template's command line holds; its forks keep that command line."""
 SUBCOMMAND = re.compile(r"(?:-m shoprec\.cli|bin/shoprec) (\w[\w-]*)")
+PYTEST = re.compile(r"^\S*python\S* (-m pytest|\S*/pytest)( |$)|^\S*/pytest( |$)")
+"""pytest itself (not a process whose arguments name a folder under /tmp/pytest-of-...)."""
 TEST_VARIABLE = b"PYTEST_CURRENT_TEST="
 
 
@@ -64,7 +66,7 @@ def category(process: Process, templates: set[int]) -> str:
         return "kernel (launched)"
     if "import sys;exec(eval(sys.stdin.readline()))" in command:
         return "pytest-xdist worker"
-    if "pytest" in command:
+    if PYTEST.search(command):
         return "pytest"
     if "shoprec.events.runner" in command:
         return "service (shoprec.events.runner)"

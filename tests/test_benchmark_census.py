@@ -89,10 +89,13 @@ TEMPLATE = "/v/bin/python -c import sys; from shoprec.warm_kernels import serve;
         ),
         (
             "python",
-            "/v/bin/python -m shoprec.events.runner --env test",
+            "/v/bin/python -m shoprec.events.runner --env test --control-dir "
+            "/tmp/pytest-of-root/pytest-3/popen-gw0/test_deploy0/.shoprec",
             1,
             "service (shoprec.events.runner)",
         ),
+        ("pytest", "/v/bin/python .venv/bin/pytest -q tests/test_extract.py", 1, "pytest"),
+        ("python", "/v/bin/python -m pytest -x tests", 1, "pytest"),
         ("python", "/v/bin/python -m shoprec.cli deploy --env test", 1, "shoprec deploy"),
         (
             "shoprec",
