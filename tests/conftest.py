@@ -54,9 +54,19 @@ def spark():
     problem = java_problem()
     if problem is not None:
         pytest.skip(f"no Java for Spark 4: {problem} (run .ci/install-jdk)")
+    # The tests run hundreds of queries on a few thousand rows, where planning again after each
+    # stage (adaptive execution) and compiling Java code for each query cost more than the rows:
+    # off here, 163-170 -> 113-144 CPU-s for these tests. The Spark notebook (nbval) and the
+    # Spark pipeline (tests/test_spark_pipeline.py) keep Spark's defaults, so both paths run.
     session = spark_session(
         "local[2]",
-        config={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"},
+        config={
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.sql.adaptive.enabled": "false",
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+        },
     )
     yield session
     session.stop()
