@@ -179,19 +179,35 @@ def parent_of_kernel(tmp_path: Path, **start) -> int:
 def test_another_environment_gets_a_template_of_its_own(tmp_path: Path) -> None:
     first = parent_of_kernel(tmp_path)
     assert parent_of_kernel(tmp_path) == first
-    env = {**os.environ, "SHOPREC_TEST_TEMPLATE": "another"}
+    env = {**os.environ, "TEMPLATE_TEST_VARIABLE": "another"}
     other = parent_of_kernel(tmp_path, env=env)
     assert other not in (first, os.getpid())
     assert parent_of_kernel(tmp_path, env=env) == other
     assert (
         run_in_kernel(
             UnixSocketKernelManager(),
-            "import os; print(os.environ['SHOPREC_TEST_TEMPLATE'])",
+            "import os; print(os.environ['TEMPLATE_TEST_VARIABLE'])",
             tmp_path,
             env=env,
         )
         == "another\n"
     )
+
+
+def test_kernels_of_other_shoprec_settings_share_the_template_and_see_their_own(
+    tmp_path: Path,
+) -> None:
+    first = parent_of_kernel(tmp_path)
+    for project in ("one", "two"):
+        env = {**os.environ, "SHOPREC_PROJECT_DIR": str(tmp_path / project)}
+        assert parent_of_kernel(tmp_path, env=env) == first
+        printed = run_in_kernel(
+            UnixSocketKernelManager(),
+            "import os; print(os.environ['SHOPREC_PROJECT_DIR'])",
+            tmp_path,
+            env=env,
+        )
+        assert printed == f"{tmp_path / project}\n"
 
 
 def test_a_forked_kernel_is_interrupted_and_killed_as_a_launched_one(tmp_path: Path) -> None:
@@ -263,7 +279,7 @@ def test_a_template_that_would_change_what_a_kernel_shows_is_not_used(tmp_path: 
 
 
 def test_a_template_that_died_is_replaced(tmp_path: Path) -> None:
-    env = {**os.environ, "SHOPREC_TEST_TEMPLATE": "replaced"}
+    env = {**os.environ, "TEMPLATE_TEST_VARIABLE": "replaced"}
     first = parent_of_kernel(tmp_path, env=env)
     assert first != os.getpid()
     os.kill(first, signal.SIGKILL)
@@ -279,15 +295,15 @@ def test_the_least_recently_used_idle_template_makes_room(
 ) -> None:
     monkeypatch.setattr(warm_kernels, "TEMPLATES_PER_PROCESS", 1)
     monkeypatch.setattr(warm_kernels, "_templates", {})  # the worker's others serve other tests
-    first = parent_of_kernel(tmp_path, env={**os.environ, "SHOPREC_TEST_TEMPLATE": "first"})
-    second = parent_of_kernel(tmp_path, env={**os.environ, "SHOPREC_TEST_TEMPLATE": "second"})
+    first = parent_of_kernel(tmp_path, env={**os.environ, "TEMPLATE_TEST_VARIABLE": "first"})
+    second = parent_of_kernel(tmp_path, env={**os.environ, "TEMPLATE_TEST_VARIABLE": "second"})
     assert os.getpid() not in (first, second) and first != second
     assert gone(first)  # ended to make room: its kernels had all exited
     busy = UnixSocketKernelManager()
-    busy.start_kernel(cwd=str(tmp_path), env={**os.environ, "SHOPREC_TEST_TEMPLATE": "busy"})
+    busy.start_kernel(cwd=str(tmp_path), env={**os.environ, "TEMPLATE_TEST_VARIABLE": "busy"})
     try:
         assert parent_pid(busy.provisioner.pid) not in (second, os.getpid())
-        other = {**os.environ, "SHOPREC_TEST_TEMPLATE": "other"}
+        other = {**os.environ, "TEMPLATE_TEST_VARIABLE": "other"}
         assert parent_of_kernel(tmp_path, env=other) == os.getpid()  # no idle template to end
     finally:
         busy.shutdown_kernel(now=True)

@@ -12,14 +12,15 @@ libraries, imported as a kernel imports them (ipykernel's matplotlib backend and
 `get_ipython()` answering, the kernel's stream encoding), whose import depends on nothing but the
 interpreter and the environment. So a template serves only kernels whose command is the same
 interpreter's `-m ipykernel_launcher` and whose environment equals the template's except for
-`PER_KERNEL_VARIABLES`; any other kernel gets a template of its own (at most
-`TEMPLATES_PER_PROCESS`, the least recently used idle one ending to make room) or is launched as
-usual. shoprec's own modules are never preloaded: a kernel imports them from the files as they
-are when it starts. If the imports print or warn (a launched kernel would show it in the
-notebook), the template refuses and kernels are launched as usual. Each kernel reseeds numpy's
-global generator, so unseeded draws differ between kernels as they do between launched ones,
-and puts the warning filters the libraries added before ipykernel's, as importing them in a
-launched kernel would.
+`PER_KERNEL_VARIABLES` and shoprec's own settings (`SHOPREC_*`: no preloaded library reads
+them, so kernels of different projects share a template); any other kernel gets a template of
+its own (at most `TEMPLATES_PER_PROCESS`, the least recently used idle one ending to make room)
+or is launched as usual. shoprec's own modules are never preloaded: a kernel imports them from
+the files as they are when it starts. If the imports print or warn (a launched kernel would
+show it in the notebook), the template refuses and kernels are launched as usual. Each kernel
+reseeds numpy's global generator, so unseeded draws differ between kernels as they do between
+launched ones, and puts the warning filters the libraries added before ipykernel's, as
+importing them in a launched kernel would.
 
 A forked kernel behaves as a launched one for jupyter_client: it leads its own process group
 (interrupts and kills reach it and its children), its exit code is seen, and it exits when the
@@ -412,10 +413,16 @@ def _template_for(executable: str, env: Mapping[str, str], cwd: str) -> KernelTe
     """The template for kernels of `executable` with `env`, started if need be (ending the least
     recently used idle template when there are `TEMPLATES_PER_PROCESS`); None where kernels
     must be launched as usual."""
+    from shoprec.settings import PREFIX  # here: a template imports this module, never settings
+
     key = (
         executable,
         tuple(
-            sorted((name, value) for name, value in env.items() if name not in PER_KERNEL_VARIABLES)
+            sorted(
+                (name, value)
+                for name, value in env.items()
+                if name not in PER_KERNEL_VARIABLES and not name.startswith(PREFIX)
+            )
         ),
     )
     with _templates_lock:
