@@ -194,20 +194,23 @@ def test_another_environment_gets_a_template_of_its_own(tmp_path: Path) -> None:
     )
 
 
-def test_kernels_of_other_shoprec_settings_share_the_template_and_see_their_own(
+def test_kernels_of_other_shoprec_and_mlflow_settings_share_the_template_and_see_their_own(
     tmp_path: Path,
 ) -> None:
     first = parent_of_kernel(tmp_path)
     for project in ("one", "two"):
-        env = {**os.environ, "SHOPREC_PROJECT_DIR": str(tmp_path / project)}
+        store = f"sqlite:///{tmp_path / project / 'mlflow.db'}"
+        env = {**os.environ, "SHOPREC_PROJECT_DIR": str(tmp_path / project),
+               "MLFLOW_TRACKING_URI": store}  # fmt: skip
         assert parent_of_kernel(tmp_path, env=env) == first
         printed = run_in_kernel(
             UnixSocketKernelManager(),
-            "import os; print(os.environ['SHOPREC_PROJECT_DIR'])",
+            "import os; print(os.environ['SHOPREC_PROJECT_DIR'], "
+            "os.environ['MLFLOW_TRACKING_URI'])",
             tmp_path,
             env=env,
         )
-        assert printed == f"{tmp_path / project}\n"
+        assert printed == f"{tmp_path / project} {store}\n"
 
 
 def test_a_forked_kernel_is_interrupted_and_killed_as_a_launched_one(tmp_path: Path) -> None:

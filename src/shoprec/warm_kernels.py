@@ -12,14 +12,14 @@ libraries, imported as a kernel imports them (ipykernel's matplotlib backend and
 `get_ipython()` answering, the kernel's stream encoding), whose import depends on nothing but the
 interpreter and the environment. So a template serves only kernels whose command is the same
 interpreter's `-m ipykernel_launcher` and whose environment equals the template's except for
-`PER_KERNEL_VARIABLES` and shoprec's own settings (`SHOPREC_*`: no preloaded library reads
-them, so kernels of different projects share a template); any other kernel gets a template of
-its own (at most `TEMPLATES_PER_PROCESS`, the least recently used idle one ending to make room)
-or is launched as usual. shoprec's own modules are never preloaded: a kernel imports them from
-the files as they are when it starts. If the imports print or warn (a launched kernel would
-show it in the notebook), the template refuses and kernels are launched as usual. Each kernel
-reseeds numpy's global generator, so unseeded draws differ between kernels as they do between
-launched ones, and puts the warning filters the libraries added before ipykernel's, as
+`PER_KERNEL_VARIABLES` and the settings of shoprec and MLflow (`SHOPREC_*`, `MLFLOW_*`: no
+preloaded library reads them, so kernels of different projects share a template); any other kernel
+gets a template of its own (at most `TEMPLATES_PER_PROCESS`, the least recently used idle one
+ending to make room) or is launched as usual. shoprec's own modules are never preloaded: a kernel
+imports them from the files as they are when it starts. If the imports print or warn (a launched
+kernel would show it in the notebook), the template refuses and kernels are launched as usual. Each
+kernel reseeds numpy's global generator, so unseeded draws differ between kernels as they do
+between launched ones, and puts the warning filters the libraries added before ipykernel's, as
 importing them in a launched kernel would.
 
 A forked kernel behaves as a launched one for jupyter_client: it leads its own process group
@@ -71,6 +71,10 @@ PER_KERNEL_VARIABLES = frozenset({"JPY_PARENT_PID", "JPY_SESSION_NAME", "PYTEST_
 """Variables that may differ between the template and a kernel it serves: none of the preloaded
 libraries reads them (jupyter_client sets the first two for each kernel, pytest the third for
 each test)."""
+
+UNREAD_PREFIXES = ("MLFLOW_",)
+"""Besides shoprec's own (`SHOPREC_`), the prefixes of variables that only libraries a template
+never imports read (MLflow's): they too may differ between the template and its kernels."""
 
 TEMPLATES_PER_PROCESS = 4
 LAUNCHER = ("-m", "ipykernel_launcher")
@@ -415,13 +419,14 @@ def _template_for(executable: str, env: Mapping[str, str], cwd: str) -> KernelTe
     must be launched as usual."""
     from shoprec.settings import PREFIX  # here: a template imports this module, never settings
 
+    unread = (PREFIX, *UNREAD_PREFIXES)
     key = (
         executable,
         tuple(
             sorted(
                 (name, value)
                 for name, value in env.items()
-                if name not in PER_KERNEL_VARIABLES and not name.startswith(PREFIX)
+                if name not in PER_KERNEL_VARIABLES and not name.startswith(unread)
             )
         ),
     )
