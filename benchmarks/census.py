@@ -12,18 +12,16 @@ machine's busy CPU (/proc/stat) and what was sampled. `make benchmark-census` (a
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import ROOT, Benchmark, cpu_seconds
-from benchmarks.tests import SUMMARY, busy_cpu_seconds
+from benchmarks.report import Benchmark, cpu_seconds
+from benchmarks.tests import run_logged
 
 TICKS = os.sysconf("SC_CLK_TCK")
 TEMPLATE = "shoprec.warm_kernels import serve"
@@ -156,15 +154,12 @@ def _started_by(pid: int) -> str | None:
 def census(command: list[str], log: Path, interval: float) -> dict[str, Any]:
     """Run `command` from the project root (output to `log`) while sampling; the CPU seconds by
     category and by test file, and what was not seen."""
-    sampler = Sampler(interval)
-    wall, busy, own = time.perf_counter(), busy_cpu_seconds(), cpu_seconds()
+    sampler, own = Sampler(interval), cpu_seconds()
     sampler.start()
-    with log.open("w") as output:
-        code = subprocess.run(
-            command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, check=False
-        ).returncode
-    sampler.stop()
-    seconds, busy = time.perf_counter() - wall, busy_cpu_seconds() - busy
+    try:
+        run = run_logged(command, log)
+    finally:
+        sampler.stop()
     processes = list(sampler.processes.values())
     warm = {p.pid for p in processes if TEMPLATE in p.command}
     templates = {p.pid for p in processes if p.pid in warm and p.parent not in warm}
@@ -177,18 +172,13 @@ def census(command: list[str], log: Path, interval: float) -> dict[str, Any]:
         counts[kind] += 1
         if process.test and kind not in ("pytest-xdist worker", "pytest"):
             by_test[process.test] += process.cpu
-    sampled = sum(by_category.values())
-    summaries = SUMMARY.findall(log.read_text(errors="replace"))
     return {
         "command": command,
-        "exit_code": code,
-        "seconds": round(seconds, 1),
-        "busy_cpu_seconds": round(busy, 1),
-        "sampled_cpu_seconds": round(sampled, 1),
+        **run,
+        "sampled_cpu_seconds": round(sum(by_category.values()), 1),
         "sampler_cpu_seconds": round(cpu_seconds() - own, 1),
         "samples": sampler.samples,
         "interval": interval,
-        "pytest": summaries[-1] if summaries else None,
         "categories": [
             {"category": kind, "processes": counts[kind], "cpu_seconds": round(cpu, 1)}
             for kind, cpu in by_category.most_common()
@@ -196,7 +186,6 @@ def census(command: list[str], log: Path, interval: float) -> dict[str, Any]:
         "tests": [
             {"test_file": test, "cpu_seconds": round(cpu, 1)} for test, cpu in by_test.most_common()
         ],
-        "log": str(log),
     }
 
 

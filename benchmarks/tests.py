@@ -32,19 +32,18 @@ def busy_cpu_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def run_target(target: str, log: Path) -> dict[str, Any]:
-    """`make <target>` from the project root: its exit code, wall and busy CPU seconds, and
-    pytest's summary line (None when it printed none); its output goes to `log`."""
+def run_logged(command: list[str], log: Path) -> dict[str, Any]:
+    """`command` from the project root, its output to `log`: its exit code, wall and busy CPU
+    seconds, the share of the cores busy meanwhile, and pytest's summary line (None when it
+    printed none)."""
     wall, cpu = time.perf_counter(), busy_cpu_seconds()
     with log.open("w") as output:
         code = subprocess.run(
-            ["make", "--no-print-directory", target], cwd=ROOT, stdout=output,
-            stderr=subprocess.STDOUT, check=False,
-        ).returncode  # fmt: skip
+            command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, check=False
+        ).returncode
     seconds, busy = time.perf_counter() - wall, busy_cpu_seconds() - cpu
     summaries = SUMMARY.findall(log.read_text(errors="replace"))
     return {
-        "target": target,
         "exit_code": code,
         "seconds": round(seconds, 3),
         "busy_cpu_seconds": round(busy, 1),
@@ -52,6 +51,11 @@ def run_target(target: str, log: Path) -> dict[str, Any]:
         "pytest": summaries[-1] if summaries else None,
         "log": str(log),
     }
+
+
+def run_target(target: str, log: Path) -> dict[str, Any]:
+    """`make <target>` as a user types it, measured by `run_logged`."""
+    return {"target": target, **run_logged(["make", "--no-print-directory", target], log)}
 
 
 def main(argv: list[str] | None = None) -> int:
