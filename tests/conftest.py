@@ -56,8 +56,9 @@ def spark():
         pytest.skip(f"no Java for Spark 4: {problem} (run .ci/install-jdk)")
     # The tests run hundreds of queries on a few thousand rows, where planning again after each
     # stage (adaptive execution) and compiling Java code for each query cost more than the rows:
-    # off here, 163-170 -> 113-144 CPU-s for these tests. The Spark notebook (nbval) and the
-    # Spark pipeline (tests/test_spark_pipeline.py) keep Spark's defaults, so both paths run.
+    # off here, 163-170 -> 122 CPU-s for these tests. The Spark notebook (nbval) and the Spark
+    # pipeline (tests/test_spark_pipeline.py) keep Spark's defaults, so that path runs too (its
+    # Connect server got no cheaper with these settings: 136 -> 134 CPU-s).
     session = spark_session(
         "local[2]",
         config={
