@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import Benchmark, cpu_seconds
-from benchmarks.tests import run_logged
+from benchmarks.report import Benchmark, cpu_seconds, run_logged
 
 TICKS = os.sysconf("SC_CLK_TCK")
 TEMPLATE = "shoprec.warm_kernels import serve"

@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import time
@@ -68,6 +69,38 @@ def timed(action: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
         "load_after": load_average()[0],
     }
     return result, seconds
+
+
+SUMMARY = re.compile(r"^=+ (.*\d+ passed.*) in [\d.]+s.*=+$", re.MULTILINE)
+"""pytest's closing line, e.g. `===== 1524 passed, 1 skipped in 622.41s =====`."""
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the machine has been busy since boot (every core: user, system, interrupts)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def run_logged(command: list[str], log: Path) -> dict[str, Any]:
+    """`command` from the project root, its output to `log`: its exit code, wall and busy CPU
+    seconds, the share of the cores busy meanwhile, and pytest's summary line (None when it
+    printed none)."""
+    wall, cpu = time.perf_counter(), busy_cpu_seconds()
+    with log.open("w") as output:
+        code = subprocess.run(
+            command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, check=False
+        ).returncode
+    seconds, busy = time.perf_counter() - wall, busy_cpu_seconds() - cpu
+    summaries = SUMMARY.findall(log.read_text(errors="replace"))
+    return {
+        "exit_code": code,
+        "seconds": round(seconds, 3),
+        "busy_cpu_seconds": round(busy, 1),
+        "cpu_busy_share": round(busy / (seconds * (os.cpu_count() or 1)), 3),
+        "pytest": summaries[-1] if summaries else None,
+        "log": str(log),
+    }
 
 
 @dataclass

@@ -10,47 +10,14 @@ docs/benchmarks/tests.md and .json; exits 1 when the target is missed.
 """
 
 import argparse
-import os
-import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import ROOT, Benchmark
+from benchmarks.report import Benchmark, run_logged
 
 TARGET_RATIO = 5.0
-SUMMARY = re.compile(r"^=+ (.*\d+ passed.*) in [\d.]+s.*=+$", re.MULTILINE)
-
-
-def busy_cpu_seconds() -> float:
-    """CPU seconds the machine has been busy since boot (every core: user, system, interrupts)."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def run_logged(command: list[str], log: Path) -> dict[str, Any]:
-    """`command` from the project root, its output to `log`: its exit code, wall and busy CPU
-    seconds, the share of the cores busy meanwhile, and pytest's summary line (None when it
-    printed none)."""
-    wall, cpu = time.perf_counter(), busy_cpu_seconds()
-    with log.open("w") as output:
-        code = subprocess.run(
-            command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, check=False
-        ).returncode
-    seconds, busy = time.perf_counter() - wall, busy_cpu_seconds() - cpu
-    summaries = SUMMARY.findall(log.read_text(errors="replace"))
-    return {
-        "exit_code": code,
-        "seconds": round(seconds, 3),
-        "busy_cpu_seconds": round(busy, 1),
-        "cpu_busy_share": round(busy / (seconds * (os.cpu_count() or 1)), 3),
-        "pytest": summaries[-1] if summaries else None,
-        "log": str(log),
-    }
 
 
 def run_target(target: str, log: Path) -> dict[str, Any]:

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from benchmarks import tests as benchmark
+from benchmarks.report import SUMMARY
 
 
 def run(tmp_path: Path, full: str) -> tuple[int, dict, str]:
@@ -45,4 +46,4 @@ def test_pytests_summary_line_is_found():
         "=============== 1524 passed, 1 skipped in 622.41s (0:10:22) ===============\n"
         "CPURUN done\n"
     )
-    assert benchmark.SUMMARY.findall(printed) == ["1524 passed, 1 skipped"]
+    assert SUMMARY.findall(printed) == ["1524 passed, 1 skipped"]
